@@ -1,0 +1,1 @@
+"""LangGraph state machines of safebench. Each module exposes a compiled `graph` (see langgraph.json)."""

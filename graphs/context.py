@@ -1,0 +1,78 @@
+"""Runtime context of the graphs: live model objects and deliberation settings (never checkpointed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from safebench.agents import AgentCard, load_foreperson, load_juror, load_jurors
+from safebench.config import Deliberation, JuryConfig, Modality
+from safebench.models import ModelConfig
+from safebench.providers.registry import create_chat_model
+from safebench.retry import RetryPolicy
+from safebench.targets import Target
+
+
+@dataclass
+class Agent:
+    card: AgentCard
+    config: ModelConfig
+    model: BaseChatModel
+
+
+@dataclass
+class JuryContext:
+    jurors: list[Agent]
+    foreperson: Agent
+    summarize: bool = False
+    max_rounds: int = 2
+    deliberate: Deliberation = "on_disagreement"
+    quorum: int = 3
+    reasks: int = 1
+    seed: int = 0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    prompts_dir: Path | None = None
+
+
+@dataclass
+class EvaluationContext(JuryContext):
+    target: Target | None = None
+    modality: Modality = "image"
+
+
+def _agent(card: AgentCard, config: ModelConfig | None) -> Agent:
+    config = config or ModelConfig(spec=card.model)
+    return Agent(card=card, config=config, model=create_chat_model(config))
+
+
+def jury_agents(config: JuryConfig) -> tuple[list[Agent], Agent]:
+    if config.jurors is None:
+        cards = [(card, None) for card in load_jurors(config.agents_dir)]
+    else:
+        cards = [(load_juror(j.card, config.agents_dir), j.model) for j in config.jurors]
+    jurors = [_agent(card, model or config.model) for card, model in cards]
+    return jurors, _agent(load_foreperson(config.agents_dir), config.foreperson)
+
+
+def jury_context(config: JuryConfig, retry: RetryPolicy | None = None) -> dict[str, object]:
+    """Keyword arguments shared by JuryContext and EvaluationContext, built from a JuryConfig."""
+    jurors, foreperson = jury_agents(config)
+    return {
+        "jurors": jurors,
+        "foreperson": foreperson,
+        "summarize": config.summarize,
+        "max_rounds": config.max_rounds,
+        "deliberate": config.deliberate,
+        "quorum": config.quorum,
+        "reasks": config.reasks,
+        "seed": config.seed,
+        "retry": retry or RetryPolicy(),
+        "prompts_dir": config.prompts_dir,
+    }
+
+
+def default_jury_context() -> JuryContext:
+    """The bundled agent cards with their default models (used by LangGraph Studio without a context)."""
+    return JuryContext(**jury_context(JuryConfig()))  # type: ignore[arg-type]

@@ -1,0 +1,296 @@
+"""Check a dataset folder and report every problem at once, each naming its file, line and field."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import yaml
+from PIL import Image
+from pydantic import ValidationError
+
+from safebench.schema import Item, Taxonomy
+
+ITEMS_FILE = "items.jsonl"
+TAXONOMY_FILE = "taxonomy.yaml"
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DatasetInvalid(Exception):
+    """A dataset folder failed validation; `.problems` holds every problem found."""
+
+    def __init__(self, problems: list[Problem], root: str | Path | None = None) -> None:
+        self.problems = problems
+        self.root = root
+        head = f"dataset {root} is invalid" if root is not None else "dataset is invalid"
+        super().__init__(f"{head} ({len(problems)} problem(s)):\n{format_problems(problems)}")
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    return "\n".join(f"  {p}" for p in problems)
+
+
+def field_path(loc: Iterable[str | int]) -> str:
+    """A pydantic location as `categories[2].scenarios[0].id`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pydantic_message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "missing required field"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "string_too_short":
+        return "must not be empty"
+    return str(error["msg"])
+
+
+# ---------------------------------------------------------------------------------------------- taxonomy
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+    """The line of the deepest YAML node on the path `loc` (pydantic errors carry no line numbers)."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def check_taxonomy(path: Path, file: str = TAXONOMY_FILE) -> tuple[Taxonomy | None, list[Problem]]:
+    """Parse and check `taxonomy.yaml`; the taxonomy is None when it cannot be used to check items."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(file, None, None, f"cannot read: {exc}")]
+    try:
+        tree = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, [Problem(file, mark.line + 1 if mark else None, None, f"bad YAML: {reason}")]
+    if data is None:
+        return None, [Problem(file, None, None, "empty file")]
+    if not isinstance(data, dict):
+        return None, [
+            Problem(file, 1, None, f"expected a mapping at the top level, got {type(data).__name__}")
+        ]
+    try:
+        taxonomy = Taxonomy.model_validate(data)
+    except ValidationError as exc:
+        return None, [
+            Problem(file, _node_line(tree, tuple(e["loc"])), field_path(e["loc"]), pydantic_message(e))
+            for e in exc.errors()
+        ]
+    return taxonomy, _taxonomy_consistency(taxonomy, tree, file)
+
+
+def _taxonomy_consistency(taxonomy: Taxonomy, tree: yaml.Node | None, file: str) -> list[Problem]:
+    """What the schema cannot see: duplicate ids and abbreviations, blank text."""
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str, str], str] = {}  # (kind, attribute, value) -> path of first use
+
+    def once(kind: str, attr: str, value: str, loc: tuple[str | int, ...]) -> None:
+        key = (kind, attr, value)
+        path = field_path(loc)
+        if key in seen:
+            msg = f"duplicate {kind} {attr} {value!r} (first at {seen[key]})"
+            problems.append(Problem(file, _node_line(tree, loc), path, msg))
+        else:
+            seen[key] = path
+
+    def not_blank(obj: Any, loc: tuple[str | int, ...]) -> None:
+        for attr in ("name", "abbr", "definition"):
+            if not getattr(obj, attr).strip():
+                where = (*loc, attr)
+                problems.append(
+                    Problem(file, _node_line(tree, where), field_path(where), "must not be blank")
+                )
+
+    for ci, category in enumerate(taxonomy.categories):
+        cloc: tuple[str | int, ...] = ("categories", ci)
+        once("category", "id", category.id, (*cloc, "id"))
+        once("category", "abbr", category.abbr, (*cloc, "abbr"))
+        not_blank(category, cloc)
+        for si, scenario in enumerate(category.scenarios):
+            sloc: tuple[str | int, ...] = (*cloc, "scenarios", si)
+            once("scenario", "id", scenario.id, (*sloc, "id"))
+            once("scenario", "abbr", scenario.abbr, (*sloc, "abbr"))
+            not_blank(scenario, sloc)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------- items
+
+
+def check_image(root: Path, image: str) -> tuple[str | None, str | None]:
+    """(problem, sha256 of the file): one problem at most, since each rules out the next checks."""
+    if not image.strip():
+        return "empty image path (use null for an item without an image)", None
+    if "\\" in image:
+        return f"image path {image!r} must use forward slashes", None
+    rel = PurePosixPath(image)
+    if rel.is_absolute() or PureWindowsPath(image).is_absolute() or PureWindowsPath(image).drive:
+        return f"image path {image!r} is absolute; it must be relative to the dataset folder", None
+    if ".." in rel.parts:
+        return f"image path {image!r} must not contain '..'", None
+    full = root / rel
+    base = root.resolve()
+    if not full.resolve().is_relative_to(base):
+        return f"image path {image!r} resolves outside the dataset folder (through a symlink)", None
+    if not full.exists():
+        return f"image file not found: {image}", None
+    if not full.is_file():
+        return f"image path {image!r} is not a regular file", None
+    try:
+        data = full.read_bytes()
+    except OSError as exc:
+        return f"cannot read image {image}: {exc.strerror or exc}", None
+    try:
+        # verify() checks structure without decoding; load() decodes every pixel (truncated data fails here)
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except Exception as exc:  # Pillow raises many types for bad data
+        return f"image {image} is corrupt or not a supported image: {exc}", None
+    return None, hashlib.sha256(data).hexdigest()
+
+
+def _check_item(
+    raw: dict[str, Any], line: int, root: Path, taxonomy: Taxonomy | None, seen_ids: dict[str, int]
+) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(field: str | None, message: str) -> None:
+        problems.append(Problem(ITEMS_FILE, line, field, message))
+
+    try:
+        Item.model_validate(raw)
+    except ValidationError as exc:
+        for e in exc.errors():
+            add(field_path(e["loc"]) or None, pydantic_message(e))
+
+    item_id, scenario_id, category = raw.get("id"), raw.get("scenario"), raw.get("category")
+    if isinstance(item_id, str) and item_id:
+        if item_id in seen_ids:
+            add("id", f"duplicate id {item_id!r} (first on line {seen_ids[item_id]})")
+        else:
+            seen_ids[item_id] = line
+    if taxonomy is not None and isinstance(scenario_id, str) and scenario_id:
+        scenario = taxonomy.scenarios.get(scenario_id)
+        if scenario is None:
+            add("scenario", f"unknown scenario id {scenario_id!r}")
+        elif isinstance(category, str) and category and category != scenario.category:
+            expected = scenario.category
+            add(
+                "category",
+                f"category {category!r} does not match scenario {scenario_id!r} (expected {expected!r})",
+            )
+
+    image, sha = raw.get("image"), raw.get("image_sha256")
+    if isinstance(sha, str) and not SHA256_PATTERN.match(sha):
+        add("image_sha256", "must be 64 lowercase hex digits")
+        sha = None
+    if isinstance(image, str):
+        problem, actual = check_image(root, image)
+        if problem:
+            add("image", problem)
+        elif raw.get("image_sha256") is None:
+            add("image_sha256", f"missing for image {image} (its sha256 is {actual})")
+        elif isinstance(sha, str) and sha != actual:
+            add("image_sha256", f"sha256 mismatch for {image}: file has {actual}")
+    elif image is None and raw.get("image_sha256") is not None:
+        add("image_sha256", "given for an item without an image")
+    return problems
+
+
+def check_items(root: Path, taxonomy: Taxonomy | None) -> list[Problem]:
+    path = root / ITEMS_FILE
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [Problem(ITEMS_FILE, None, None, f"cannot read: {exc.strerror or exc}")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return [Problem(ITEMS_FILE, line, None, f"not valid UTF-8: {exc.reason}")]
+
+    problems: list[Problem] = []
+    seen_ids: dict[str, int] = {}
+    count = 0
+    # split on "\n" only, so line numbers match editors even if a string holds U+2028
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        count += 1
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(ITEMS_FILE, number, None, f"bad JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        if not isinstance(raw, dict):
+            kind = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+                type(raw), "null"
+            )
+            problems.append(Problem(ITEMS_FILE, number, None, f"expected a JSON object, got {kind}"))
+            continue
+        problems.extend(_check_item(raw, number, root, taxonomy, seen_ids))
+    if count == 0:
+        problems.append(Problem(ITEMS_FILE, None, None, "empty file: no items"))
+    return problems
+
+
+def validate_dataset(root: str | Path) -> list[Problem]:
+    """Every problem in the dataset folder `root`; an empty list means it is valid."""
+    root = Path(root)
+    if not root.exists():
+        return [Problem(str(root), None, None, "dataset folder not found")]
+    if not root.is_dir():
+        return [Problem(str(root), None, None, "not a folder")]
+    problems: list[Problem] = []
+    taxonomy: Taxonomy | None = None
+    if (root / TAXONOMY_FILE).is_file():
+        taxonomy, found = check_taxonomy(root / TAXONOMY_FILE)
+        problems.extend(found)
+    else:
+        problems.append(Problem(TAXONOMY_FILE, None, None, "file not found"))
+    if (root / ITEMS_FILE).is_file():
+        problems.extend(check_items(root, taxonomy))
+    else:
+        problems.append(Problem(ITEMS_FILE, None, None, "file not found"))
+    return problems

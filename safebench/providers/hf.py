@@ -1,0 +1,396 @@
+"""`hf:` provider: a local transformers image-text-to-text model as a LangChain chat model.
+
+torch and transformers are imported inside functions only: the registry imports this module for every
+user, and most users never install the `hf` extra.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from safebench.models import ModelConfig
+from safebench.providers.hf_batching import MicroBatcher
+from safebench.providers.registry import ModelSpecError, Provider
+
+INSTALL_HINT = "pip install torch==2.13.0 'safebench[hf]'"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# `org/name` or a bare `name`: what the hub accepts as a repo id.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+# --- preflight ---------------------------------------------------------------------------------------
+
+
+def hf_preflight(config: ModelConfig) -> None:
+    """Fail fast on a missing `hf` extra, a bad dtype/device or a model path that does not exist."""
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModelSpecError(f"{config.spec!r} needs {' and '.join(missing)}: {INSTALL_HINT}")
+    if config.dtype not in DTYPES:
+        raise ModelSpecError(f"{config.spec!r}: dtype {config.dtype!r} is not one of {', '.join(DTYPES)}")
+    _check_device(config)
+    _check_location(config)
+
+
+def _check_device(config: ModelConfig) -> None:
+    device = config.device.split(":", 1)[0]
+    if device == "cpu":
+        return
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelSpecError(f"{config.spec!r}: device {config.device!r} requested but CUDA is not available")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ModelSpecError(f"{config.spec!r}: device {config.device!r} requested but MPS is not available")
+
+
+def _check_location(config: ModelConfig) -> None:
+    name = config.name
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelSpecError(f"{config.spec!r}: {path} is not a transformers model folder (no config.json)")
+        return
+    looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+    if looks_local or not _HUB_ID.match(name):
+        raise ModelSpecError(f"{config.spec!r}: model folder {path} does not exist (and it is not a hub id)")
+    if _hub_offline() and not _in_hub_cache(name):
+        raise ModelSpecError(
+            f"{config.spec!r}: no folder {path} and hub id {name!r} is not in the local cache (HF_HUB_OFFLINE is set)"
+        )
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(v, "").lower() in {"1", "true", "yes", "on"} for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+# --- loading (once per path/device/dtype, shared by every chat model instance) ------------------------
+
+
+@dataclass
+class LoadedModel:
+    processor: Any
+    model: Any
+    # One generate at a time per model: concurrent calls would only fight over the same cores/GPU.
+    lock: threading.Lock
+
+
+LoadKey = tuple[str, str, str, bool]
+_LOADED: dict[LoadKey, LoadedModel] = {}
+_LOAD_LOCKS: dict[LoadKey, threading.Lock] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def load_model(path: str, device: str = "cpu", dtype: str = "auto", trust_remote_code: bool = False) -> LoadedModel:
+    """Load (or reuse) the processor and model; thread-safe, each key loads exactly once."""
+    key: LoadKey = (path, device, dtype, trust_remote_code)
+    with _REGISTRY_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        key_lock = _LOAD_LOCKS.setdefault(key, threading.Lock())
+    with key_lock:
+        with _REGISTRY_LOCK:
+            if key in _LOADED:
+                return _LOADED[key]
+        loaded = _load(path, device, dtype, trust_remote_code)
+        with _REGISTRY_LOCK:
+            _LOADED[key] = loaded
+        return loaded
+
+
+def unload_models() -> None:
+    """Forget every loaded model (frees memory once no chat model holds them)."""
+    with _REGISTRY_LOCK:
+        _LOADED.clear()
+        _LOAD_LOCKS.clear()
+
+
+def _load(path: str, device: str, dtype: str, trust_remote_code: bool) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if dtype not in DTYPES:
+        raise ModelSpecError(f"hf:{path}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    torch_dtype: Any = "auto" if dtype == "auto" else getattr(torch, dtype)
+    source = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
+    processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model = AutoModelForImageTextToText.from_pretrained(
+        source, dtype=torch_dtype, trust_remote_code=trust_remote_code
+    )
+    model.to(device)
+    model.eval()
+    tokenizer = _tokenizer(processor)
+    # Batches are left-padded so every prompt ends where generation starts.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(processor=processor, model=model, lock=threading.Lock())
+
+
+def _tokenizer(processor: Any) -> Any:
+    return getattr(processor, "tokenizer", processor)
+
+
+# --- LangChain messages -> processor chat format --------------------------------------------------------
+
+ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+def to_conversation(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+    """LangChain messages as the processor's chat-template input; images become decoded PIL images."""
+    conversation = []
+    for index, message in enumerate(messages):
+        role = ROLES.get(message.type)
+        if role is None or not isinstance(message, SystemMessage | HumanMessage | AIMessage):
+            raise ValueError(f"hf: message {index} has unsupported type {message.type!r}")
+        conversation.append({"role": role, "content": _parts(message.content, index)})
+    return conversation
+
+
+def _parts(content: str | list[Any], index: int) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    parts: list[dict[str, Any]] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append({"type": "text", "text": block})
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": block.get("text", "")})
+        elif kind in ("image", "image_url"):
+            parts.append(_image_part(block, index))
+        else:
+            raise ValueError(f"hf: message {index} has a {kind!r} content block; only text and image are supported")
+    return parts
+
+
+def _image_part(block: dict[str, Any], index: int) -> dict[str, Any]:
+    if block["type"] == "image_url":
+        url = block.get("image_url")
+        url = url.get("url", "") if isinstance(url, dict) else url
+    else:
+        data = block.get("base64") or (block.get("data") if block.get("source_type") == "base64" else None)
+        if data:
+            return {"type": "image", "image": decode_image(data)}
+        url = block.get("url")
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"hf: message {index} has an image block without base64 data or url")
+    if url.startswith("data:"):
+        _, _, data = url.partition(",")
+        return {"type": "image", "image": decode_image(data)}
+    # http(s) URLs and local paths: the processor loads them itself.
+    return {"type": "image", "url": url}
+
+
+def decode_image(data: str) -> Any:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    # Palette/alpha PNGs and CMYK JPEGs: processors expect RGB.
+    return image.convert("RGB")
+
+
+# --- generation ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int
+    temperature: float
+
+
+@dataclass
+class Generated:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
+
+
+def generate_batch(
+    loaded: LoadedModel, conversations: list[list[dict[str, Any]]], settings: GenerationSettings
+) -> list[Generated]:
+    """One left-padded `model.generate` over several conversations; only the new tokens are decoded."""
+    import torch
+
+    processor, model = loaded.processor, loaded.model
+    tokenizer = _tokenizer(processor)
+    inputs = processor.apply_chat_template(
+        conversations,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        processor_kwargs={"padding": True, "padding_side": "left"},
+    )
+    # Floating inputs (pixel values) follow the model dtype; ids and masks only move device.
+    inputs = inputs.to(device=model.device, dtype=model.dtype)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": settings.max_new_tokens,
+        "do_sample": settings.temperature > 0,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if settings.temperature > 0:
+        kwargs["temperature"] = settings.temperature
+    with loaded.lock, torch.inference_mode():
+        output = model.generate(**inputs, **kwargs)
+    prompt_length = 0 if model.config.is_encoder_decoder else inputs["input_ids"].shape[1]
+    eos = _eos_ids(model, tokenizer)
+    results = []
+    for row, mask in zip(output, inputs["attention_mask"], strict=True):
+        new = row[prompt_length:].tolist()
+        stop_at = next((i for i, token in enumerate(new) if token in eos), None)
+        if stop_at is not None:
+            new = new[: stop_at + 1]  # the EOS counts as generated; the padding after it does not
+        results.append(
+            Generated(
+                text=tokenizer.decode(new, skip_special_tokens=True).strip(),
+                input_tokens=int(mask.sum()),
+                output_tokens=len(new),
+                finish_reason="stop" if stop_at is not None else "length",
+            )
+        )
+    return results
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, list) else {int(eos)}
+
+
+# --- the chat model ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Request:
+    conversation: list[dict[str, Any]]
+    settings: GenerationSettings
+
+
+class HFChatModel(BaseChatModel):
+    """A local transformers image-text-to-text model; concurrent `ainvoke` calls share batched generation."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    device: str = "cpu"
+    dtype: str = "auto"
+    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    batch_size: int = Field(default=8, ge=1)
+    trust_remote_code: bool = False
+    # How long the first request of an idle spell waits for others to join its batch.
+    batch_window: float = Field(default=0.02, ge=0.0)
+
+    _batcher: MicroBatcher[_Request, Generated] | None = PrivateAttr(default=None)
+    _batcher_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "hf"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "device": self.device, "dtype": self.dtype}
+
+    def loaded(self) -> LoadedModel:
+        return load_model(self.model_path, self.device, self.dtype, self.trust_remote_code)
+
+    def _run_batch(self, requests: list[_Request]) -> list[Generated]:
+        # The batcher groups requests by settings, so one batch has one set.
+        return generate_batch(self.loaded(), [r.conversation for r in requests], requests[0].settings)
+
+    def _request(self, messages: list[BaseMessage]) -> _Request:
+        settings = GenerationSettings(max_new_tokens=self.max_tokens, temperature=self.temperature)
+        return _Request(conversation=to_conversation(messages), settings=settings)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._result(self._run_batch([self._request(messages)])[0], stop)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages)
+        generated = await self._get_batcher().submit(request, group=request.settings)
+        return self._result(generated, stop)
+
+    def _get_batcher(self) -> MicroBatcher[_Request, Generated]:
+        with self._batcher_lock:
+            if self._batcher is None:
+                self._batcher = MicroBatcher(self._run_batch, self.batch_size, self.batch_window)
+            return self._batcher
+
+    def _result(self, generated: Generated, stop: list[str] | None) -> ChatResult:
+        text = _cut_at_stop(generated.text, stop)
+        usage = UsageMetadata(
+            input_tokens=generated.input_tokens,
+            output_tokens=generated.output_tokens,
+            total_tokens=generated.input_tokens + generated.output_tokens,
+        )
+        message = AIMessage(
+            content=text,
+            usage_metadata=usage,
+            response_metadata={"model_name": self.model_path, "finish_reason": generated.finish_reason},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _cut_at_stop(text: str, stop: list[str] | None) -> str:
+    cuts = [i for s in stop or [] if s and (i := text.find(s)) >= 0]
+    return text[: min(cuts)] if cuts else text
+
+
+def create_hf_chat_model(config: ModelConfig) -> HFChatModel:
+    return HFChatModel(
+        model_path=config.name,
+        device=config.device,
+        dtype=config.dtype,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        batch_size=config.batch_size,
+        trust_remote_code=config.trust_remote_code,
+    )
+
+
+PROVIDER = Provider(
+    name="hf",
+    chat=create_hf_chat_model,
+    preflight=hf_preflight,
+    description="local transformers image-text-to-text model: hf:<folder or hub id> (needs the hf extra)",
+)

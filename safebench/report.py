@@ -1,0 +1,75 @@
+"""Render run metrics (from `safebench.metrics.compute_metrics`) as a rich table, and save them as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from safebench.schema import Taxonomy
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _category_rows(metrics: dict[str, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    """(category id, label) for every category any target has records in: taxonomy order first,
+    then ids the taxonomy does not know (labelled by their id)."""
+    present: dict[str, None] = {}
+    for target in metrics.values():
+        present.update(dict.fromkeys(target.get("by_category", {})))
+    rows = [(c.id, f"{c.abbr} {c.name}") for c in taxonomy.categories if c.id in present]
+    known = {c.id for c in taxonomy.categories}
+    rows += [(cid, cid) for cid in present if cid not in known]
+    return rows
+
+
+def _caption(metrics: dict[str, Any]) -> str | None:
+    parts = []
+    for target, m in metrics.items():
+        hung, error = m["overall"]["hung"], m["overall"]["error"]
+        if hung or error:
+            parts.append(f"{target}: {hung} hung, {error} error")
+    if not parts:
+        return None
+    return escape("Not in ASR/SRI: " + "; ".join(parts))
+
+
+def summary_table(metrics: dict[str, Any], taxonomy: Taxonomy) -> Table:
+    """Categories x targets: ASR and SRI per target, then the AVG (unweighted category mean) and Overall rows.
+
+    Every string is escaped because target specs and unknown category ids come from the user and
+    would otherwise be read as rich markup.
+    """
+    table = Table(title="SafeBench results", caption=_caption(metrics))
+    table.add_column("Category")
+    for target in metrics:
+        table.add_column(escape(f"{target}\nASR"), justify="right")
+        table.add_column(escape(f"{target}\nSRI"), justify="right")
+
+    for cid, label in _category_rows(metrics, taxonomy):
+        cells = []
+        for m in metrics.values():
+            cell = m.get("by_category", {}).get(cid, {})
+            cells += [_fmt(cell.get("asr")), _fmt(cell.get("sri"))]
+        table.add_row(escape(label), *(escape(c) for c in cells))
+
+    table.add_section()
+    for label, key in (("AVG", "avg"), ("Overall", "overall")):
+        cells = []
+        for m in metrics.values():
+            cells += [_fmt(m[key]["asr"]), _fmt(m[key]["sri"])]
+        table.add_row(escape(label), *(escape(c) for c in cells))
+    return table
+
+
+def write_metrics(metrics: dict[str, Any], path: str | Path) -> None:
+    """Write `metrics.json`; keys keep their insertion order (targets first-seen, taxonomy order)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(metrics, indent=2, sort_keys=False, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,17 @@
+"""Offline test set-up: no LangSmith, no hub downloads, no real API keys."""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
+    os.environ.pop(_var, None)
+os.environ["LANGSMITH_TRACING"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("OPENAI_API_KEY", None)
+os.environ.pop("OPENAI_BASE_URL", None)
+
+import langsmith  # noqa: E402
+
+langsmith.utils.tracing_is_enabled.cache_clear() if hasattr(langsmith.utils.tracing_is_enabled, "cache_clear") else None
