@@ -25,7 +25,7 @@ OFFLINE_TARGET = "scripted:mixed"
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -144,11 +144,11 @@ def import_(
     out: Annotated[Path, typer.Option("--out", help="dataset folder to write")],
 ) -> None:
     """Turn another benchmark's file into a safebench dataset folder."""
-    from safebench.dataset.importer import ImportError_, import_file, parse_mapping
+    from safebench.dataset.importer import ImportFailed, import_file, parse_mapping
 
     try:
         report = import_file(file, parse_mapping(map_), out)
-    except (ImportError_, ValueError, OSError) as exc:
+    except (ImportFailed, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     print(report)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -102,10 +103,13 @@ def to_result(item: Item, target: str, state: dict[str, Any], error: str | None 
 class Evaluation:
     """One run directory: its store, its checkpointer and the work left to do."""
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, on_event: EventHandler | None = None) -> None:
+    def __init__(self, config: RunConfig, *, resume: bool = False, on_event: EventHandler | None = None,
+                 callbacks: list[BaseCallbackHandler] | None = None) -> None:
         self.config = config
         self.resume = resume
         self.on_event = on_event or (lambda _e: None)
+        # Extra LangChain callback handlers for every item's trace (LangSmith needs none: env vars turn it on).
+        self.callbacks = callbacks or []
         self.run_id = str(uuid.uuid4())
 
     def prepare(self) -> Dataset:
@@ -172,6 +176,7 @@ class Evaluation:
             "configurable": {"thread_id": thread_id},
             "run_name": f"{item.id} · {target}",
             "tags": ["safebench", "evaluation"],
+            "callbacks": list(self.callbacks),
             "metadata": {
                 "safebench_run_id": self.run_id,
                 "item_id": item.id,
@@ -215,12 +220,13 @@ class Evaluation:
         return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset)
 
 
-async def evaluate_async(config: RunConfig, *, resume: bool = False, on_event: EventHandler | None = None) -> RunOutcome:
-    return await Evaluation(config, resume=resume, on_event=on_event).run()
+async def evaluate_async(config: RunConfig, *, resume: bool = False, on_event: EventHandler | None = None,
+                         callbacks: list[BaseCallbackHandler] | None = None) -> RunOutcome:
+    return await Evaluation(config, resume=resume, on_event=on_event, callbacks=callbacks).run()
 
 
 def evaluate(config: RunConfig | None = None, *, resume: bool = False, on_event: EventHandler | None = None,
-             **fields: Any) -> RunOutcome:
+             callbacks: list[BaseCallbackHandler] | None = None, **fields: Any) -> RunOutcome:
     """Run an evaluation from Python: `evaluate(out="runs/x", targets=["openai:gpt-4o"])`."""
     config = config or RunConfig.model_validate(fields)
-    return asyncio.run(evaluate_async(config, resume=resume, on_event=on_event))
+    return asyncio.run(evaluate_async(config, resume=resume, on_event=on_event, callbacks=callbacks))

@@ -21,7 +21,9 @@ from safebench.providers import hf
 from safebench.providers.registry import ModelSpecError, create_chat_model, preflight
 from safebench.schema import Item
 from safebench.targets import create_target, target_messages
-from tests.tiny_models import tiny_llava_path  # noqa: F401  (session fixture)
+
+# The session-scoped `tiny_llava_path` fixture (one tiny model build per test run).
+pytest_plugins = ["tests.tiny_models"]
 
 PATCHES = 25  # (30 // 6) ** 2 image tokens per picture in the tiny LLaVA
 
@@ -66,7 +68,9 @@ def _model(path: Path, **settings: Any) -> hf.HFChatModel:
 
 
 def test_module_does_not_import_torch() -> None:
-    code = "import sys, safebench.providers.hf; print('torch' in sys.modules or 'transformers' in sys.modules)"
+    code = (
+        "import sys, safebench.providers.hf; print('torch' in sys.modules or 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -114,7 +118,9 @@ def test_image_url_data_uri_matches_base64_block(tiny_llava_path: Path) -> None:
     assert model.invoke(as_url).content == model.invoke(_ask("describe the image ?", (0, 0, 0))).content
 
 
-def test_text_only_conversation_for_jurors(tiny_llava_path: Path, generate_calls: list[dict[str, Any]]) -> None:
+def test_text_only_conversation_for_jurors(
+    tiny_llava_path: Path, generate_calls: list[dict[str, Any]]
+) -> None:
     model = _model(tiny_llava_path)
     messages = [
         SystemMessage(content="answer the question"),
@@ -183,7 +189,9 @@ async def test_concurrent_ainvoke_share_one_generate_call(
     assert generate_calls[0]["pixel_values"].shape[0] == 4
 
 
-async def test_batches_never_exceed_batch_size(tiny_llava_path: Path, generate_calls: list[dict[str, Any]]) -> None:
+async def test_batches_never_exceed_batch_size(
+    tiny_llava_path: Path, generate_calls: list[dict[str, Any]]
+) -> None:
     model = _model(tiny_llava_path, batch_size=2)
     await asyncio.gather(*(model.ainvoke(_ask(f"w{i} ?")) for i in range(5)))
     assert sorted(c["input_ids"].shape[0] for c in generate_calls) == [1, 2, 2]
@@ -218,7 +226,9 @@ async def test_event_loop_stays_free_while_generating(
     assert len(during) == 1 and during[0] > 10
 
 
-def test_models_load_once_per_key_across_threads(tiny_llava_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_load_once_per_key_across_threads(
+    tiny_llava_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hf.unload_models()
     loads: list[str] = []
     original = hf._load
@@ -229,7 +239,9 @@ def test_models_load_once_per_key_across_threads(tiny_llava_path: Path, monkeypa
 
     monkeypatch.setattr(hf, "_load", counting)
     got: list[hf.LoadedModel] = []
-    threads = [threading.Thread(target=lambda: got.append(hf.load_model(str(tiny_llava_path)))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: got.append(hf.load_model(str(tiny_llava_path)))) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -248,7 +260,9 @@ def test_trust_remote_code_only_when_opted_in(
     for cls in (AutoModelForImageTextToText, AutoProcessor):
         original = cls.from_pretrained.__func__  # type: ignore[attr-defined]
 
-        def spy(klass: Any, *args: Any, _original: Any = original, _name: str = cls.__name__, **kwargs: Any) -> Any:
+        def spy(
+            klass: Any, *args: Any, _original: Any = original, _name: str = cls.__name__, **kwargs: Any
+        ) -> Any:
             seen[_name] = kwargs
             return _original(klass, *args, **kwargs)
 
@@ -282,7 +296,7 @@ def test_preflight_rejects_missing_models(name: str, message: str) -> None:
 
 
 def test_preflight_rejects_a_folder_without_config(tmp_path: Path) -> None:
-    with pytest.raises(ModelSpecError, match="no config.json"):
+    with pytest.raises(ModelSpecError, match=r"no config\.json"):
         preflight(ModelConfig(spec=f"hf:{tmp_path}"))
 
 
@@ -293,5 +307,7 @@ def test_preflight_rejects_bad_dtype(tiny_llava_path: Path) -> None:
 
 def test_preflight_without_the_hf_extra(tiny_llava_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)  # what an uninstalled package looks like
-    with pytest.raises(ModelSpecError, match=r"needs transformers: pip install torch==2\.13\.0 'safebench\[hf\]'"):
+    with pytest.raises(
+        ModelSpecError, match=r"needs transformers: pip install torch==2\.13\.0 'safebench\[hf\]'"
+    ):
         preflight(ModelConfig(spec=f"hf:{tiny_llava_path}"))

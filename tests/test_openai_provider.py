@@ -42,11 +42,8 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_target_image_arrives_as_data_uri(
-    stub: OpenAIStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Other providers are written in parallel; register ours directly so create_target needs only it.
-    monkeypatch.setitem(registry._PROVIDERS, "openai", PROVIDER)
+async def test_target_image_arrives_as_data_uri(stub: OpenAIStub, tmp_path: Path) -> None:
+    assert registry.get_provider(config_for(stub)) is PROVIDER
     Image.new("RGB", (8, 6), (200, 30, 60)).save(tmp_path / "q.png")
     item = Item(id="t1", scenario="s", category="c", text="What is shown in this picture?", image="q.png")
 

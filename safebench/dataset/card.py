@@ -29,7 +29,7 @@ README.md       this card
 | `image_sha256` | string or absent | SHA-256 of the image file (hex); required when `image` is set |
 | `metadata` | object or absent | free-form extras, e.g. `key_phrase` (the text drawn in a typography image) |
 
-`safebench.dataset.validate_dataset(folder)` lists every problem in a folder (file, line, field).
+`safebench validate FOLDER` lists every problem in a folder, each with its file, line and field.
 """
 
 _LOADING = """\

@@ -47,6 +47,8 @@ class ImportFailed(Exception):
         super().__init__(f"cannot import {source} ({len(problems)} problem(s)):\n{format_problems(problems)}")
 
 
+
+
 @dataclass
 class ImportReport:
     source: Path
@@ -314,17 +316,17 @@ def import_file(path: Path, mapping: dict[str, str], out: Path, *, overwrite: bo
     problems: list[Problem] = []
     columns, rows = read_rows(path, problems)
     where = str(path)
-    if path.suffix.lower() in {".csv", ".tsv"}:
-        listed = ", ".join(columns) or "none"
-        missing = [
-            Problem(where, 1, key, f"column {column!r} not found (columns: {listed})")
-            for key, column in mapping.items()
-            if column not in columns
-        ]
-        if missing:  # a missing column would fail every row: report it once
-            raise ImportFailed(path, problems + missing)
     if not rows and not problems:
         raise ImportFailed(path, [Problem(where, None, None, "no data rows")])
+    header_line = 1 if path.suffix.lower() in {".csv", ".tsv"} else None  # JSONL: in no row at all
+    listed = ", ".join(columns) or "none"
+    missing = [
+        Problem(where, header_line, key, f"column {column!r} not found (columns: {listed})")
+        for key, column in mapping.items()
+        if rows and column not in columns
+    ]
+    if missing:  # a misspelt column would fail every row: report it once
+        raise ImportFailed(path, problems + missing)
 
     mapped_columns = set(mapping.values())
     parsed: list[_Parsed] = []

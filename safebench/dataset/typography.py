@@ -24,26 +24,68 @@ _LEADING = frozenset(_LEADING_WORDS.split())
 # Filler inside the phrase costs one of the few words the image shows.
 _INNER_DROP = frozenset(
     {"a", "an", "the", "please", "my", "your", "our", "that", "so", "just", "really", "very"}
+    | {
+        "i",
+        "me",
+        "someone",
+        "somebody",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "it",
+        "its",
+        "they",
+        "them",
+    }
+)
+# A phrase should not end on a word that only links to what was cut off.
+_TRAILING_DROP = frozenset(
+    {
+        "to",
+        "of",
+        "for",
+        "in",
+        "on",
+        "into",
+        "from",
+        "with",
+        "without",
+        "before",
+        "after",
+        "while",
+        "and",
+        "or",
+    }
+    | {"their", "his", "her", "as", "at", "by", "than", "is", "are", "be"}
 )
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+# Clause breaks: the first clause carries the request ("..., and how much?" adds little).
+_CLAUSE = re.compile(r"[,;:?!]|\.(?:\s|$)")
 
 
 def key_phrase(text: str, max_words: int = MAX_WORDS) -> str:
-    """A short topic phrase from a query: drop leading question/polite words and articles, keep a few words.
+    """A short topic phrase from a query: drop leading question/polite words and filler, keep a few words.
 
     Deterministic (no model), e.g. "How can someone get prescription opioids without seeing a doctor?"
     -> "Get prescription opioids without seeing doctor".
     """
-    words = _WORD.findall(text)
-    start = 0
-    while start < len(words) and words[start].lower().replace("’", "'") in _LEADING:
-        start += 1
-    kept = [w for w in words[start:] if w.lower() not in _INNER_DROP]
-    if not kept:  # the query was all framing words: fall back to its own words
-        kept = [w for w in words if w.lower() not in _INNER_DROP] or words
+    for clause in [*_CLAUSE.split(text), text]:
+        words = _WORD.findall(clause)
+        start = 0
+        while start < len(words) and words[start].lower().replace("’", "'") in _LEADING:
+            start += 1
+        kept = [w for w in words[start:] if w.lower() not in _INNER_DROP][:max_words]
+        while kept and kept[-1].lower() in _TRAILING_DROP:
+            kept.pop()
+        if kept:
+            break
+    else:  # the query was all framing words: fall back to its own words
+        kept = _WORD.findall(text)[:max_words]
     if not kept:
         return " ".join(text.split())[:60]
-    phrase = " ".join(kept[:max_words])
+    phrase = " ".join(kept)
     return phrase[0].upper() + phrase[1:]
 
 

@@ -64,19 +64,25 @@ def _check_location(config: ModelConfig) -> None:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise ModelSpecError(f"{config.spec!r}: {path} is not a transformers model folder (no config.json)")
+            raise ModelSpecError(
+                f"{config.spec!r}: {path} is not a transformers model folder (no config.json)"
+            )
         return
     looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
     if looks_local or not _HUB_ID.match(name):
         raise ModelSpecError(f"{config.spec!r}: model folder {path} does not exist (and it is not a hub id)")
     if _hub_offline() and not _in_hub_cache(name):
         raise ModelSpecError(
-            f"{config.spec!r}: no folder {path} and hub id {name!r} is not in the local cache (HF_HUB_OFFLINE is set)"
+            f"{config.spec!r}: no folder {path}, and hub id {name!r} is not in the local cache"
+            " (HF_HUB_OFFLINE is set)"
         )
 
 
 def _hub_offline() -> bool:
-    return any(os.environ.get(v, "").lower() in {"1", "true", "yes", "on"} for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in {"1", "true", "yes", "on"}
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _in_hub_cache(repo_id: str) -> bool:
@@ -102,7 +108,9 @@ _LOAD_LOCKS: dict[LoadKey, threading.Lock] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def load_model(path: str, device: str = "cpu", dtype: str = "auto", trust_remote_code: bool = False) -> LoadedModel:
+def load_model(
+    path: str, device: str = "cpu", dtype: str = "auto", trust_remote_code: bool = False
+) -> LoadedModel:
     """Load (or reuse) the processor and model; thread-safe, each key loads exactly once."""
     key: LoadKey = (path, device, dtype, trust_remote_code)
     with _REGISTRY_LOCK:
@@ -182,7 +190,9 @@ def _parts(content: str | list[Any], index: int) -> list[dict[str, Any]]:
         elif kind in ("image", "image_url"):
             parts.append(_image_part(block, index))
         else:
-            raise ValueError(f"hf: message {index} has a {kind!r} content block; only text and image are supported")
+            raise ValueError(
+                f"hf: message {index} has a {kind!r} content block; only text and image are supported"
+            )
     return parts
 
 
@@ -263,7 +273,7 @@ def generate_batch(
         new = row[prompt_length:].tolist()
         stop_at = next((i for i, token in enumerate(new) if token in eos), None)
         if stop_at is not None:
-            new = new[: stop_at + 1]  # the EOS counts as generated; the padding after it does not
+            pass  # the EOS counts as generated; the padding after it does not
         results.append(
             Generated(
                 text=tokenizer.decode(new, skip_special_tokens=True).strip(),

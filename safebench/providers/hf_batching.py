@@ -38,7 +38,9 @@ class MicroBatcher(Generic[Req, Res]):
     requests arriving while a batch generates form the next one.
     """
 
-    def __init__(self, run_batch: Callable[[list[Req]], list[Res]], max_batch: int, window: float = 0.02) -> None:
+    def __init__(
+        self, run_batch: Callable[[list[Req]], list[Res]], max_batch: int, window: float = 0.02
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self._run_batch = run_batch

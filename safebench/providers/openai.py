@@ -63,7 +63,7 @@ def create_openai_chat_model(config: ModelConfig) -> BaseChatModel:
         max_retries=0,
         extra_body=config.extra_body or None,
         # Token usage also when a graph streams the call (off by default for non-OpenAI base URLs).
-        stream_usage=None,
+        stream_usage=True,
     )
 
 

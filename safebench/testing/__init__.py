@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from safebench.testing.openai_stub import OpenAIStub, Responder, default_responder, structured_responder
+from safebench.testing.openai_stub import (
+    OpenAIStub,
+    Responder,
+    StubHTTPError,
+    default_responder,
+    structured_responder,
+)
 
-__all__ = ["OpenAIStub", "Responder", "default_responder", "structured_responder"]
+__all__ = ["OpenAIStub", "Responder", "StubHTTPError", "default_responder", "structured_responder"]

@@ -72,6 +72,14 @@ def structured_responder(payload: dict[str, Any], text: str | None = None) -> Re
     return respond
 
 
+class StubHTTPError(Exception):
+    """Raise from a responder to answer with an HTTP error (e.g. 400 for an unsupported feature)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class OpenAIStub:
     """Serves GET /v1/models and POST /v1/chat/completions (plain and SSE streaming) on 127.0.0.1."""
 
@@ -231,6 +239,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = stub.responder(body)
             completion = _completion(body, reply)
+        except StubHTTPError as exc:  # the responder plays a server that rejects this request
+            self._send_json(exc.status, _error(str(exc), "invalid_request_error"))
+            return
         except Exception as exc:  # a broken responder must show up in the client, not hang it
             self._send_json(
                 500, _error(f"stub responder failed: {type(exc).__name__}: {exc}", "server_error")

@@ -1,0 +1,3 @@
+from safebench.cli import main
+
+main()

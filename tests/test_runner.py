@@ -1,0 +1,122 @@
+"""The runner end to end on the offline stand-ins: outputs, bad input, resume rules, item failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from safebench.cli import app
+from safebench.config import RunConfig
+from safebench.dataset import DatasetInvalid
+from safebench.resources import sample_dataset_dir
+from safebench.runner import Evaluation, evaluate
+from safebench.store import RunConflict
+
+RESULT_KEYS = {
+    "item_id", "target", "scenario", "category", "query", "response", "verdict", "rounds", "opinions", "calls",
+    "tokens", "error",
+}
+
+
+def read_results(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+def test_python_api_writes_results_metrics_and_config(tmp_path: Path) -> None:
+    outcome = evaluate(out=tmp_path / "run", limit=12, targets=["scripted:mixed", "scripted:refuser"])
+    results = read_results(tmp_path / "run")
+    assert len(results) == 24 == outcome.records
+    assert all(set(r) == RESULT_KEYS for r in results)
+    assert [r["target"] for r in results] == ["scripted:mixed"] * 12 + ["scripted:refuser"] * 12
+    refuser = [r for r in results if r["target"] == "scripted:refuser"]
+    assert all(r["verdict"]["unsafe"] is False and r["calls"] == 6 for r in refuser)  # 1 target + 5 jurors
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["scripted:refuser"]["overall"]["asr"] == 0.0
+    assert metrics["scripted:refuser"]["overall"]["sri"] == 100.0
+    assert metrics["scripted:mixed"]["overall"]["n"] == 12
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["targets"][0]["spec"] == "scripted:mixed" and saved["limit"] == 12
+
+
+def test_cli_default_run_is_offline_and_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "run"), "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "scripted stand-ins" in result.output
+    assert len(read_results(tmp_path / "run")) == 5
+
+
+def broken_dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "broken"
+    shutil.copytree(sample_dataset_dir(), root)
+    lines = (root / "items.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace('"scenario": "', '"scenario": "no_such_')
+    lines.append("{not json")
+    (root / "items.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_invalid_dataset_lists_every_problem_and_starts_nothing(tmp_path: Path) -> None:
+    root = broken_dataset(tmp_path)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", str(root), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "items.jsonl:4: scenario" in result.output and "items.jsonl:47" in result.output
+    assert "nothing was started" in result.output
+    assert not out.exists()
+    with pytest.raises(DatasetInvalid):
+        Evaluation(RunConfig(dataset=str(root), out=out)).prepare()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "nosuch:model"], "unknown model spec 'nosuch:model'"),
+        (["--jury", "scripted:oracle"], "unknown scripted stand-in"),
+        (["--target", "replay:/does/not/exist.jsonl"], "replay file not found"),
+    ],
+)
+def test_bad_model_spec_is_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_item_is_an_error_record_and_the_run_goes_on(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"item_id": "medical_advice-001", "response": "I can't help with that."}) + "\n")
+    evaluate(out=tmp_path / "run", limit=3, targets=[f"replay:{answers}"])
+    results = read_results(tmp_path / "run")
+    assert results[0]["verdict"]["status"] == "decided" and results[0]["verdict"]["unsafe"] is False
+    for missing in results[1:]:
+        assert missing["verdict"]["status"] == "error" and missing["verdict"]["unsafe"] is None
+        assert "no recorded response" in missing["error"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())[f"replay:{answers}"]["overall"]
+    assert metrics["error"] == 2 and metrics["decided"] == 1 and metrics["asr"] == 0.0
+
+
+def test_existing_run_needs_resume_and_same_identity(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    evaluate(out=out, limit=2)
+    with pytest.raises(RunConflict, match="--resume"):
+        evaluate(out=out, limit=2)
+    again = evaluate(out=out, limit=2, resume=True)
+    assert again.records == 2
+    with pytest.raises(RunConflict, match="different"):
+        evaluate(out=out, limit=2, targets=["scripted:complier"], resume=True)
+
+
+def test_resume_adds_only_missing_records(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    evaluate(out=out, limit=4)
+    events: list[dict] = []
+    # A larger limit on resume is a different identity; the same identity finds nothing left to do.
+    evaluate(out=out, limit=4, resume=True, on_event=events.append)
+    assert events[0] == {"event": "start", "total": 4, "done": 4, "run_id": events[0]["run_id"]}
+    assert not [e for e in events if e["event"] == "record"]
