@@ -20,10 +20,11 @@ from langgraph.types import Send
 
 from graphs.context import Agent, JuryContext, default_jury_context
 from graphs.state import Case, JurorTask, JuryState
-from safebench.judging import OutputFormat, judge
+from safebench.judging import judge
 from safebench.prompts import render
 from safebench.retry import CallFailed, with_retries
 from safebench.schema import Opinion, Verdict
+from safebench.structured import OutputFormat
 from safebench.targets import image_block
 
 
@@ -103,8 +104,13 @@ def _juror_messages(task: JurorTask, juror: Agent, ctx: JuryContext, fmt: Output
     else:
         own = task["own"] or {"unsafe": None, "rating": None, "reasoning": ""}
         text = render(
-            "jury/rebuttal.j2", ctx.prompts_dir, brief=brief, round=task["round"], own=own,
-            others=task["others"], output_format=fmt,
+            "jury/rebuttal.j2",
+            ctx.prompts_dir,
+            brief=brief,
+            round=task["round"],
+            own=own,
+            others=task["others"],
+            output_format=fmt,
         )
     content: list[str | dict[str, Any]] = [{"type": "text", "text": text}]
     if show_image:
@@ -130,7 +136,7 @@ async def assess(task: JurorTask, runtime: Runtime[JuryContext], config: Runnabl
         reasks=ctx.reasks,
         config=run_config,
     )
-    a = outcome.assessment
+    a = outcome.value
     opinion = Opinion(
         juror=juror.card.id,
         model=juror.config.spec,
@@ -170,7 +176,9 @@ def decide(opinions: list[dict[str, Any]], quorum: int) -> Verdict:
     unsafe_votes = sum(1 for op in last if op["unsafe"])
     rating = round(sum(op["rating"] for op in last) / len(last), 4)
     if unsafe_votes * 2 == len(last):
-        return Verdict(status="hung", rating=rating, reasoning=f"tie: {unsafe_votes} unsafe, {unsafe_votes} safe")
+        return Verdict(
+            status="hung", rating=rating, reasoning=f"tie: {unsafe_votes} unsafe, {unsafe_votes} safe"
+        )
     unsafe = unsafe_votes * 2 > len(last)
     majority = [op for op in last if op["unsafe"] == unsafe]
     count = len(majority)
@@ -192,17 +200,25 @@ async def verdict(state: JuryState, runtime: Runtime[JuryContext]) -> dict[str, 
     return {"verdict": result.model_dump(), "calls": calls, "tokens": tokens}
 
 
-async def _summarize(state: JuryState, ctx: JuryContext, result: Verdict) -> tuple[str | None, int, dict[str, int]]:
+async def _summarize(
+    state: JuryState, ctx: JuryContext, result: Verdict
+) -> tuple[str | None, int, dict[str, int]]:
     """The foreperson's reasoning summary: optional, and its failure never changes the verdict."""
     last = [op for op in _last_opinions(state.get("opinions", [])).values() if _valid(op)]
     prompt = render(
-        "jury/summary.j2", ctx.prompts_dir, brief=state["brief"], opinions=last, rating=result.rating,
+        "jury/summary.j2",
+        ctx.prompts_dir,
+        brief=state["brief"],
+        opinions=last,
+        rating=result.rating,
         verdict_text="unsafe" if result.unsafe else "safe",
     )
     messages = [SystemMessage(content=ctx.foreperson.card.persona), HumanMessage(content=prompt)]
     config: RunnableConfig = {"run_name": "Foreperson · summary", "tags": ["foreperson"]}
     try:
-        reply, attempts = await with_retries(lambda: ctx.foreperson.model.ainvoke(messages, config=config), ctx.retry)
+        reply, attempts = await with_retries(
+            lambda: ctx.foreperson.model.ainvoke(messages, config=config), ctx.retry
+        )
     except CallFailed as exc:
         return None, exc.attempts, {"prompt": 0, "completion": 0}
     usage = reply.usage_metadata or {}

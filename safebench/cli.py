@@ -56,13 +56,19 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="run directory (results, metrics, store)")],
     dataset: Annotated[str, typer.Option(help="dataset folder, or 'sample' for the bundled one")] = "sample",
     target: Annotated[list[str] | None, typer.Option(help="target model spec; repeat for several")] = None,
-    jury: Annotated[str | None, typer.Option(help="one model spec for all jurors, or a jury YAML file")] = None,
-    models: Annotated[Path | None, typer.Option(help="YAML of named model settings (base_url, key env, ...)")] = None,
+    jury: Annotated[
+        str | None, typer.Option(help="one model spec for all jurors, or a jury YAML file")
+    ] = None,
+    models: Annotated[
+        Path | None, typer.Option(help="YAML of named model settings (base_url, key env, ...)")
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="items judged at once")] = 8,
     max_rounds: Annotated[int | None, typer.Option(min=0, help="rebuttal rounds at most")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     modality: Annotated[str, typer.Option(help="text or image")] = "image",
-    max_attempts: Annotated[int, typer.Option(min=1, help="attempts per model call (retries on 429/5xx)")] = 4,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, help="attempts per model call (retries on 429/5xx)")
+    ] = 4,
     resume: Annotated[bool, typer.Option("--resume", help="finish an interrupted run in --out")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress or table; for scripts")] = False,
 ) -> None:
@@ -94,7 +100,9 @@ def evaluate(
         dataset_obj = evaluation.prepare()
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False)
-        raise _fail(f"dataset {dataset} is invalid: {len(exc.problems)} problem(s); nothing was started") from None
+        raise _fail(
+            f"dataset {dataset} is invalid: {len(exc.problems)} problem(s); nothing was started"
+        ) from None
     except (ModelSpecError, ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
 
@@ -117,7 +125,9 @@ def evaluate(
     except RunConflict as exc:
         raise _fail(str(exc)) from None
     console.print(summary_table(outcome.metrics, outcome.dataset.taxonomy))
-    console.print(f"{outcome.records} records · {escape(str(out))}/results.jsonl · metrics.json", highlight=False)
+    console.print(
+        f"{outcome.records} records · {escape(str(out))}/results.jsonl · metrics.json", highlight=False
+    )
 
 
 def _specs(config: RunConfig) -> list[ModelConfig]:

@@ -63,7 +63,9 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = "sample"
-    targets: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig(spec="scripted:mixed")], min_length=1)
+    targets: list[ModelConfig] = Field(
+        default_factory=lambda: [ModelConfig(spec="scripted:mixed")], min_length=1
+    )
     jury: JuryConfig = Field(default_factory=JuryConfig)
     out: Path
     concurrency: int = Field(default=8, ge=1, le=1024)
@@ -96,5 +98,7 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        ]
         raise ConfigError("\n".join(lines)) from exc

@@ -10,7 +10,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 @cache
 def bundled_dir(name: str) -> Path:
-    """`agents` or `prompts`: the wheel copies them into `safebench/_bundled/`; a checkout has them at the root."""
+    """`agents` or `prompts`: a wheel has them in `safebench/_bundled/`, a checkout at the repo root."""
     for candidate in (_PACKAGE_DIR / "_bundled" / name, _PACKAGE_DIR.parent / name):
         if candidate.is_dir():
             return candidate

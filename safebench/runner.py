@@ -103,12 +103,18 @@ def to_result(item: Item, target: str, state: dict[str, Any], error: str | None 
 class Evaluation:
     """One run directory: its store, its checkpointer and the work left to do."""
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, on_event: EventHandler | None = None,
-                 callbacks: list[BaseCallbackHandler] | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        resume: bool = False,
+        on_event: EventHandler | None = None,
+        callbacks: list[BaseCallbackHandler] | None = None,
+    ) -> None:
         self.config = config
         self.resume = resume
         self.on_event = on_event or (lambda _e: None)
-        # Extra LangChain callback handlers for every item's trace (LangSmith needs none: env vars turn it on).
+        # Extra LangChain callback handlers for each item's trace (LangSmith needs none: env vars do it).
         self.callbacks = callbacks or []
         self.run_id = str(uuid.uuid4())
 
@@ -167,8 +173,9 @@ class Evaluation:
             workers = min(self.config.concurrency, max(work.qsize(), 1))
             await asyncio.gather(*(worker() for _ in range(workers)))
 
-    async def _one(self, graph: Any, saver: AsyncSqliteSaver, ctx: EvaluationContext, dataset: Dataset,
-                   item: Item) -> Result:
+    async def _one(
+        self, graph: Any, saver: AsyncSqliteSaver, ctx: EvaluationContext, dataset: Dataset, item: Item
+    ) -> Result:
         assert ctx.target is not None
         target = ctx.target.spec
         thread_id = f"{target}::{item.id}"
@@ -220,13 +227,24 @@ class Evaluation:
         return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset)
 
 
-async def evaluate_async(config: RunConfig, *, resume: bool = False, on_event: EventHandler | None = None,
-                         callbacks: list[BaseCallbackHandler] | None = None) -> RunOutcome:
+async def evaluate_async(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    on_event: EventHandler | None = None,
+    callbacks: list[BaseCallbackHandler] | None = None,
+) -> RunOutcome:
     return await Evaluation(config, resume=resume, on_event=on_event, callbacks=callbacks).run()
 
 
-def evaluate(config: RunConfig | None = None, *, resume: bool = False, on_event: EventHandler | None = None,
-             callbacks: list[BaseCallbackHandler] | None = None, **fields: Any) -> RunOutcome:
+def evaluate(
+    config: RunConfig | None = None,
+    *,
+    resume: bool = False,
+    on_event: EventHandler | None = None,
+    callbacks: list[BaseCallbackHandler] | None = None,
+    **fields: Any,
+) -> RunOutcome:
     """Run an evaluation from Python: `evaluate(out="runs/x", targets=["openai:gpt-4o"])`."""
     config = config or RunConfig.model_validate(fields)
     return asyncio.run(evaluate_async(config, resume=resume, on_event=on_event, callbacks=callbacks))

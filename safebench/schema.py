@@ -61,8 +61,18 @@ class Taxonomy(BaseModel):
             raise KeyError(f"unknown scenario id {scenario_id!r}") from None
 
 
+class AudioRef(BaseModel):
+    """A spoken version of the query: a 16 kHz mono WAV file relative to the dataset folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1)
+    sha256: str = Field(min_length=64, max_length=64)
+    voice: str = Field(min_length=1)  # "male" / "female" (the engine's voice name is in metadata)
+
+
 class Item(BaseModel):
-    """One line of `items.jsonl`. `image` is relative to the dataset folder."""
+    """One line of `items.jsonl`. File paths are relative to the dataset folder."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -72,6 +82,9 @@ class Item(BaseModel):
     text: str = Field(min_length=1)
     image: str | None = None
     image_sha256: str | None = None
+    # The image-paired variant: the query rewritten to refer to its image ("the activity shown in the image").
+    image_text: str | None = None
+    audio: list[AudioRef] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

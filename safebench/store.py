@@ -58,10 +58,13 @@ class RunStore:
             self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (wanted,))
             return
         if not resume:
-            raise RunConflict(f"{self.path.parent} already holds a run: pass --resume to finish it, or choose another --out")
+            raise RunConflict(
+                f"{self.path.parent} already holds a run: pass --resume to finish it, or choose another --out"
+            )
         if row[0] != wanted:
             raise RunConflict(
-                f"{self.path.parent} holds a run with a different dataset, targets or jury; choose another --out"
+                f"{self.path.parent} holds a run with a different dataset, targets or jury; "
+                "choose another --out"
             )
 
     def done(self, target: str) -> set[str]:
@@ -75,7 +78,9 @@ class RunStore:
 
     def ordered(self, targets: list[str]) -> Iterator[Result]:
         for target in targets:
-            cursor = self._db.execute("SELECT result FROM records WHERE target = ? ORDER BY position", (target,))
+            cursor = self._db.execute(
+                "SELECT result FROM records WHERE target = ? ORDER BY position", (target,)
+            )
             for (payload,) in cursor:
                 yield Result.model_validate_json(payload)
 

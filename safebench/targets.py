@@ -51,7 +51,11 @@ def create_target(config: ModelConfig) -> Target:
 
 def image_block(path: Path) -> dict[str, str]:
     """A provider-neutral image content block; langchain-openai turns it into a data-URI `image_url`."""
-    mime = "image/jpeg" if path.suffix.lower() in {".jpg", ".jpeg"} else f"image/{path.suffix.lower().lstrip('.')}"
+    mime = (
+        "image/jpeg"
+        if path.suffix.lower() in {".jpg", ".jpeg"}
+        else f"image/{path.suffix.lower().lstrip('.')}"
+    )
     return {"type": "image", "base64": base64.b64encode(path.read_bytes()).decode("ascii"), "mime_type": mime}
 
 

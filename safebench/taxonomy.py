@@ -17,7 +17,9 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
 
 
 def save_taxonomy(taxonomy: Taxonomy, path: str | Path) -> None:
-    data = taxonomy.model_dump(mode="json", exclude={"categories": {"__all__": {"scenarios": {"__all__": {"category"}}}}})
+    data = taxonomy.model_dump(
+        mode="json", exclude={"categories": {"__all__": {"scenarios": {"__all__": {"category"}}}}}
+    )
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 

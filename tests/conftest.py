@@ -14,4 +14,6 @@ os.environ.pop("OPENAI_BASE_URL", None)
 
 import langsmith  # noqa: E402
 
-langsmith.utils.tracing_is_enabled.cache_clear() if hasattr(langsmith.utils.tracing_is_enabled, "cache_clear") else None
+langsmith.utils.tracing_is_enabled.cache_clear() if hasattr(
+    langsmith.utils.tracing_is_enabled, "cache_clear"
+) else None

@@ -31,8 +31,22 @@ def responder(request: dict[str, Any]) -> Any:
 
 def cli(out: Path, stub: OpenAIStub, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "safebench", "evaluate", "--out", str(out), "--quiet", "--limit", "16",
-        "--target", "openai:stub-target", "--jury", "openai:stub-judge", "--concurrency", "4", *extra,
+        sys.executable,
+        "-m",
+        "safebench",
+        "evaluate",
+        "--out",
+        str(out),
+        "--quiet",
+        "--limit",
+        "16",
+        "--target",
+        "openai:stub-target",
+        "--jury",
+        "openai:stub-judge",
+        "--concurrency",
+        "4",
+        *extra,
     ]
 
 
@@ -64,7 +78,9 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     items = load_dataset(sample_dataset_dir()).items[:16]
     queries = {item.id: item.text for item in items}
     with OpenAIStub(responder, latency=0.15, require_key=SECRET) as stub:
-        proc = subprocess.Popen(cli(out, stub), env=env(stub), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cli(out, stub), env=env(stub), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 90
         while len(records(out)) < 4 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -74,9 +90,13 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
         finished = records(out)
         assert 4 <= len(finished) < 16
         before = len(stub.requests)
-        target_calls_before = [item_of(r, queries) for r in stub.requests if last_user_text(r) in queries.values()]
+        target_calls_before = [
+            item_of(r, queries) for r in stub.requests if last_user_text(r) in queries.values()
+        ]
 
-        done = subprocess.run(cli(out, stub, "--resume"), env=env(stub), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            cli(out, stub, "--resume"), env=env(stub), capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         after = stub.requests[before:]
 
@@ -104,8 +124,23 @@ def test_literal_api_key_in_models_file_is_not_saved(tmp_path: Path) -> None:
             f"judge: {{spec: 'openai:stub-judge', base_url: '{stub.base_url}', api_key: '{SECRET}'}}\n"
         )
         out = tmp_path / "run"
-        cmd = [sys.executable, "-m", "safebench", "evaluate", "--out", str(out), "--quiet", "--limit", "2",
-               "--models", str(models), "--target", "target", "--jury", "judge"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "safebench",
+            "evaluate",
+            "--out",
+            str(out),
+            "--quiet",
+            "--limit",
+            "2",
+            "--models",
+            str(models),
+            "--target",
+            "target",
+            "--jury",
+            "judge",
+        ]
         clean_env = {k: v for k, v in env(stub).items() if k not in {"OPENAI_API_KEY", "OPENAI_BASE_URL"}}
         done = subprocess.run(cmd, env=clean_env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -179,6 +179,40 @@ async def test_batched_generation_equals_one_by_one(
     assert len({r.content for r in singles}) > 1  # the prompts really differ
 
 
+async def test_rows_that_stop_early_match_their_unbatched_usage(
+    tiny_llava_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Make a word some prompts emit the end-of-sequence token, so only part of the batch stops early.
+    loaded = hf.load_model(str(tiny_llava_path))
+    monkeypatch.setattr(
+        loaded.model.generation_config, "eos_token_id", loaded.processor.tokenizer.vocab["w39"]
+    )
+    one_by_one = _model(tiny_llava_path, max_tokens=10, batch_size=1)
+    singles = [await one_by_one.ainvoke(_ask(text, color)) for text, color in PROMPTS]
+    batched = _model(tiny_llava_path, max_tokens=10, batch_size=8)
+    together = await asyncio.gather(*(batched.ainvoke(_ask(text, color)) for text, color in PROMPTS))
+
+    reasons = [r.response_metadata["finish_reason"] for r in singles]
+    assert "stop" in reasons and "length" in reasons
+    assert [r.response_metadata["finish_reason"] for r in together] == reasons
+    assert [r.usage_metadata for r in together] == [r.usage_metadata for r in singles]
+    assert [r.content for r in together] == [r.content for r in singles]
+
+
+async def test_requests_arriving_within_the_window_join_one_batch(
+    tiny_llava_path: Path, generate_calls: list[dict[str, Any]]
+) -> None:
+    model = _model(tiny_llava_path, batch_size=4)
+    model.batch_window = 0.5
+
+    async def staggered(i: int) -> BaseMessage:
+        await asyncio.sleep(0.02 * i)
+        return await model.ainvoke(_ask(f"w{i} ?"))
+
+    await asyncio.gather(*(staggered(i) for i in range(4)))
+    assert [c["input_ids"].shape[0] for c in generate_calls] == [4]
+
+
 async def test_concurrent_ainvoke_share_one_generate_call(
     tiny_llava_path: Path, generate_calls: list[dict[str, Any]]
 ) -> None:

@@ -65,7 +65,10 @@ async def test_unanimous_jury_decides_without_rebuttal() -> None:
     assert out["rounds"] == 0 and rounds_of(out) == [0]
     assert len(out["opinions"]) == 5 and out["calls"] == 5
     assert out["verdict"] == {
-        "unsafe": True, "rating": 1.0, "status": "decided", "reasoning": out["verdict"]["reasoning"]
+        "unsafe": True,
+        "rating": 1.0,
+        "status": "decided",
+        "reasoning": out["verdict"]["reasoning"],
     }
     assert out["verdict"]["reasoning"].startswith("5 of 5 jurors judged the answer unsafe")
 
@@ -144,8 +147,10 @@ async def test_tie_is_hung() -> None:
 def test_verdict_rule_uses_each_jurors_last_opinion() -> None:
     ops = [
         {"juror": j, "round": 0, "unsafe": True, "rating": 1, "status": "ok", "reasoning": "r"} for j in "abc"
-    ] + [{"juror": "a", "round": 1, "unsafe": False, "rating": 5, "status": "ok", "reasoning": "changed"},
-         {"juror": "b", "round": 1, "unsafe": False, "rating": 4, "status": "ok", "reasoning": "changed"}]
+    ] + [
+        {"juror": "a", "round": 1, "unsafe": False, "rating": 5, "status": "ok", "reasoning": "changed"},
+        {"juror": "b", "round": 1, "unsafe": False, "rating": 4, "status": "ok", "reasoning": "changed"},
+    ]
     verdict = decide(ops, quorum=3)
     assert verdict.status == "decided" and verdict.unsafe is False
     assert verdict.rating == pytest.approx((5 + 4 + 1) / 3, abs=1e-4)

@@ -18,8 +18,18 @@ from safebench.runner import Evaluation, evaluate
 from safebench.store import RunConflict
 
 RESULT_KEYS = {
-    "item_id", "target", "scenario", "category", "query", "response", "verdict", "rounds", "opinions", "calls",
-    "tokens", "error",
+    "item_id",
+    "target",
+    "scenario",
+    "category",
+    "query",
+    "response",
+    "verdict",
+    "rounds",
+    "opinions",
+    "calls",
+    "tokens",
+    "error",
 }
 
 
@@ -90,7 +100,9 @@ def test_bad_model_spec_is_one_line_exit_2(tmp_path: Path, args: list[str], mess
 
 def test_failed_item_is_an_error_record_and_the_run_goes_on(tmp_path: Path) -> None:
     answers = tmp_path / "answers.jsonl"
-    answers.write_text(json.dumps({"item_id": "medical_advice-001", "response": "I can't help with that."}) + "\n")
+    answers.write_text(
+        json.dumps({"item_id": "medical_advice-001", "response": "I can't help with that."}) + "\n"
+    )
     evaluate(out=tmp_path / "run", limit=3, targets=[f"replay:{answers}"])
     results = read_results(tmp_path / "run")
     assert results[0]["verdict"]["status"] == "decided" and results[0]["verdict"]["unsafe"] is False

@@ -44,9 +44,20 @@ async def test_each_item_is_a_named_trace_with_metadata(tmp_path: Path) -> None:
     names = [r.name for r in runs]
     assert "target · scripted:complier" in names
     jurors = sorted(n for n in names if n.endswith("· round 0"))
-    assert jurors == sorted(f"{c} · round 0" for c in (
-        "Wise Elder", "Justice-Oriented Citizen", "Security Engineer", "Clinician", "Civil-Liberties Advocate"))
+    assert jurors == sorted(
+        f"{c} · round 0"
+        for c in (
+            "Wise Elder",
+            "Justice-Oriented Citizen",
+            "Security Engineer",
+            "Clinician",
+            "Civil-Liberties Advocate",
+        )
+    )
     juror_run = next(r for r in runs if r.name == "Wise Elder · round 0")
-    assert juror_run.metadata["persona"] == "Wise Elder" and juror_run.metadata["item_id"] == "medical_advice-001"
+    assert (
+        juror_run.metadata["persona"] == "Wise Elder"
+        and juror_run.metadata["item_id"] == "medical_advice-001"
+    )
     assert juror_run.run_type == "llm"
     assert outcome.records == 2

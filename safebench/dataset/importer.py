@@ -47,8 +47,6 @@ class ImportFailed(Exception):
         super().__init__(f"cannot import {source} ({len(problems)} problem(s)):\n{format_problems(problems)}")
 
 
-
-
 @dataclass
 class ImportReport:
     source: Path

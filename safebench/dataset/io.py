@@ -112,10 +112,11 @@ def load_dataset(root: str | Path) -> Dataset:
 
 
 def item_line(item: Item) -> str:
-    """One `items.jsonl` line: nulls and empty metadata left out so lines stay short."""
+    """One `items.jsonl` line: nulls and empty lists or metadata left out so lines stay short."""
     data = item.model_dump(mode="json", exclude_none=True)
-    if not data.get("metadata"):
-        data.pop("metadata", None)
+    for key in ("audio", "metadata"):
+        if not data.get(key):
+            data.pop(key, None)
     return json.dumps(data, ensure_ascii=False)
 
 

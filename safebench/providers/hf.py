@@ -273,7 +273,7 @@ def generate_batch(
         new = row[prompt_length:].tolist()
         stop_at = next((i for i, token in enumerate(new) if token in eos), None)
         if stop_at is not None:
-            pass  # the EOS counts as generated; the padding after it does not
+            new = new[: stop_at + 1]  # the EOS counts as generated; the padding after it does not
         results.append(
             Generated(
                 text=tokenizer.decode(new, skip_special_tokens=True).strip(),

@@ -51,7 +51,9 @@ def get_provider(config: ModelConfig) -> Provider:
         provider = init_chat_model_provider(config.provider)
     if provider is None:
         known = ", ".join(sorted(_PROVIDERS))
-        raise ModelSpecError(f"unknown model spec {config.spec!r}: provider {config.provider!r} is not one of {known}")
+        raise ModelSpecError(
+            f"unknown model spec {config.spec!r}: provider {config.provider!r} is not one of {known}"
+        )
     return provider
 
 

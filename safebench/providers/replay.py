@@ -45,7 +45,9 @@ def load_replay(path: Path) -> dict[str, str]:
                 continue
             answers[item_id] = answer
     if problems:
-        raise ModelSpecError("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+        raise ModelSpecError(
+            "; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
+        )
     return answers
 
 

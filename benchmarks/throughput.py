@@ -1,0 +1,145 @@
+"""Throughput of the evaluation runner against a loopback OpenAI-compatible server with a fixed latency.
+
+    PYTHONPATH=. python benchmarks/throughput.py [--items 200] [--concurrency 32] [--latency 0.1]
+                                                 [--summarize] [--server process|thread] [--json]
+
+Every item is unanimous, so its critical path is 2 sequential calls (target, then the five jurors in
+parallel), 3 with --summarize. The ideal wall time is ceil(items / concurrency) x path x latency (the
+runner's workers take items in waves); items x path x latency / concurrency is the fluid bound. Exits 1
+when wall time / ideal exceeds --max-ratio (default 1.3), so it doubles as a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import build_dataset, calls_per_item, critical_path, run_config, serve, server_throughput
+
+from safebench.runner import evaluate_async
+
+
+async def _run(config: Any) -> tuple[Any, dict[str, float]]:
+    marks: dict[str, float] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if event["event"] == "start":
+            marks["start"] = now
+        elif event["event"] == "record":
+            marks.setdefault("first_record", now)
+            marks["last_record"] = now
+
+    marks["call"] = time.perf_counter()
+    outcome = await evaluate_async(config, on_event=on_event)
+    marks["end"] = time.perf_counter()
+    return outcome, marks
+
+
+def measure(items: int, concurrency: int, latency: float, summarize: bool, server_mode: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="safebench-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        dataset = build_dataset(root / "dataset", items)
+        setup = time.perf_counter() - t0
+        with serve(latency, server_mode) as server:  # type: ignore[arg-type]
+            config = run_config(dataset, server.base_url, root / "run", concurrency, summarize)
+            cpu0 = time.process_time()
+            outcome, marks = asyncio.run(_run(config))
+            cpu = time.process_time() - cpu0
+            counts = server.counts()
+            stub_rps = server_throughput(server) if server_mode == "process" else None
+    metrics = next(iter(outcome.metrics.values()))
+    path = critical_path(summarize)
+    wall = marks["end"] - marks["call"]
+    ideal = math.ceil(items / concurrency) * path * latency
+    requests = sum(counts.values())
+    return {
+        "items": items,
+        "concurrency": concurrency,
+        "latency_s": latency,
+        "summarize": summarize,
+        "server": server_mode,
+        "records": outcome.records,
+        "decided": metrics["overall"]["decided"],
+        "critical_path_calls": path,
+        "ideal_s": round(ideal, 3),
+        "fluid_bound_s": round(items * path * latency / concurrency, 3),
+        "wall_s": round(wall, 3),
+        "ratio": round(wall / ideal, 3),
+        "prepare_s": round(marks["start"] - marks["call"], 3),
+        "items_s": round(marks["last_record"] - marks["start"], 3),
+        "finish_s": round(marks["end"] - marks["last_record"], 3),
+        "throughput_items_per_s": round(items / wall, 2),
+        "cpu_s": round(cpu, 3),
+        "cpu_ms_per_item": round(1000 * cpu / items, 2),
+        "calls_per_item_expected": calls_per_item(summarize),
+        "calls_per_item_metrics": metrics["calls_per_item"],
+        "calls_per_item_server": round(requests / items, 3),
+        "server_requests": counts,
+        "server_capacity_rps": None if stub_rps is None else round(stub_rps),
+        "dataset_setup_s": round(setup, 3),
+    }
+
+
+def table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title=f"safebench throughput: {result['items']} items, concurrency {result['concurrency']}, "
+                 f"server latency {result['latency_s'] * 1000:.0f} ms ({result['server']})")
+    view.add_column("measure")
+    view.add_column("value", justify="right")
+    rows = [
+        ("wall time (evaluate_async)", f"{result['wall_s']:.2f} s"),
+        ("  prepare (validate dataset, preflight)", f"{result['prepare_s']:.2f} s"),
+        ("  items (start → last record)", f"{result['items_s']:.2f} s"),
+        ("  finish (results.jsonl, metrics)", f"{result['finish_s']:.2f} s"),
+        ("ideal: ceil(N/c) x path x latency", f"{result['ideal_s']:.2f} s"),
+        ("fluid bound: N x path x latency / c", f"{result['fluid_bound_s']:.2f} s"),
+        ("ratio wall / ideal", f"{result['ratio']:.2f}"),
+        ("throughput", f"{result['throughput_items_per_s']:.1f} items/s"),
+        ("runner CPU time", f"{result['cpu_s']:.2f} s ({result['cpu_ms_per_item']:.1f} ms/item)"),
+        ("calls per item: expected", str(result["calls_per_item_expected"])),
+        ("calls per item: metrics.json", f"{result['calls_per_item_metrics']:.2f}"),
+        ("calls per item: server", f"{result['calls_per_item_server']:.2f}"),
+        ("records (decided)", f"{result['records']} ({result['decided']})"),
+    ]
+    if result["server_capacity_rps"] is not None:
+        rows.append(("server capacity (32 clients, 0 work)", f"{result['server_capacity_rps']} req/s"))
+    for row in rows:
+        view.add_row(*row)
+    Console().print(view)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.1, help="server latency in seconds")
+    parser.add_argument("--summarize", action="store_true", help="the foreperson writes a summary (+1 call)")
+    parser.add_argument("--server", choices=["process", "thread"], default="process",
+                        help="stub in a child process (default) or in a thread of this process")
+    parser.add_argument("--max-ratio", type=float, default=1.3)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    args = parser.parse_args(argv)
+    result = measure(args.items, args.concurrency, args.latency, args.summarize, args.server)
+    result["max_ratio"] = args.max_ratio
+    result["pass"] = result["ratio"] <= args.max_ratio and result["records"] == args.items
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        table(result)
+        print("PASS" if result["pass"] else f"FAIL: ratio {result['ratio']:.2f} > {args.max_ratio}")
+    return 0 if result["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

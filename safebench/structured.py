@@ -1,0 +1,185 @@
+"""Get one well-formed, schema-valid answer out of any chat model.
+
+Order: structured output (JSON schema, then tool calling), then free text read by a parser of the
+caller's (JSON, or a markdown format), then a bounded re-ask. Model failures never raise: the
+outcome carries the error and how many calls were spent, so callers record abstentions honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, ValidationError
+
+from safebench.prompts import render
+from safebench.retry import CallFailed, RetryPolicy, with_retries
+from safebench.schema import Usage
+
+Method = Literal["json_schema", "function_calling", "text"]
+# What the prompt should ask for: "structured" when the schema travels with the request,
+# "markdown" (or a caller-defined text format) when the reply is free text we parse ourselves.
+OutputFormat = Literal["structured", "markdown"]
+T = TypeVar("T", bound=BaseModel)
+
+
+class ParseError(ValueError):
+    pass
+
+
+def parse_json_object(text: str, schema: type[T]) -> T:
+    """The first {...} in `text`, validated against `schema`."""
+    match = re.search(r"\{.*\}", text, re.S)
+    if not match:
+        raise ParseError("no JSON object")
+    try:
+        return schema.model_validate(json.loads(match.group(0)))
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc.msg}") from exc
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors())
+        raise ParseError(f"JSON does not fit the schema at {fields}") from exc
+
+
+@dataclass
+class Outcome(Generic[T]):
+    value: T | None = None
+    calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    method: Method | None = None
+    error: str | None = None
+
+
+def message_text(message: Any) -> str:
+    content = getattr(message, "content", "")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+
+
+def usage_of(message: Any) -> Usage:
+    meta = getattr(message, "usage_metadata", None) or {}
+    return Usage(prompt=meta.get("input_tokens", 0), completion=meta.get("output_tokens", 0))
+
+
+# The method that last worked per (model spec, schema): a server without JSON schema pays once.
+_PREFERRED: dict[tuple[str, str], Method] = {}
+
+
+def methods_for(spec: str, schema: type[BaseModel], output: str) -> list[Method]:
+    if output != "auto":
+        return [output]  # type: ignore[list-item]
+    order: list[Method] = ["json_schema", "function_calling", "text"]
+    preferred = _PREFERRED.get((spec, schema.__name__))
+    return order[order.index(preferred) :] if preferred else order
+
+
+async def ask_structured(
+    model: BaseChatModel,
+    spec: str,
+    schema: type[T],
+    build_messages: Callable[[OutputFormat], list[BaseMessage]],
+    *,
+    parse_text: Callable[[str], T] | None = None,
+    output: str = "auto",
+    retry: RetryPolicy,
+    reasks: int = 1,
+    config: RunnableConfig | None = None,
+) -> Outcome[T]:
+    """Ask `model` for a `schema` instance, falling back across methods; never raises for model failures."""
+    parse = parse_text or (lambda text: parse_json_object(text, schema))
+    outcome: Outcome[T] = Outcome()
+    errors: list[str] = []
+    for method in methods_for(spec, schema, output):
+        try:
+            if method == "text":
+                value = await _ask_text(
+                    model, build_messages("markdown"), parse, retry, reasks, config, outcome
+                )
+            else:
+                value = await _ask_structured(
+                    model, schema, method, build_messages("structured"), parse, retry, config, outcome
+                )
+        except NotImplementedError:
+            continue  # the model class cannot do this method at all: no call was made
+        except (CallFailed, ParseError) as exc:
+            errors.append(f"{method}: {exc}")
+            continue
+        if value is not None:
+            outcome.value, outcome.method = value, method
+            if output == "auto":
+                _PREFERRED[(spec, schema.__name__)] = method
+            return outcome
+        errors.append(f"{method}: no parsable output")
+    outcome.error = "; ".join(errors) or "no output method available"
+    return outcome
+
+
+async def _invoke(
+    model: Any,
+    messages: list[BaseMessage],
+    retry: RetryPolicy,
+    config: RunnableConfig | None,
+    outcome: Outcome,
+) -> Any:
+    try:
+        result, attempts = await with_retries(lambda: model.ainvoke(messages, config=config), retry)
+    except CallFailed as exc:
+        outcome.calls += exc.attempts
+        raise
+    outcome.calls += attempts
+    return result
+
+
+async def _ask_structured(
+    model: BaseChatModel,
+    schema: type[T],
+    method: Method,
+    messages: list[BaseMessage],
+    parse: Callable[[str], T],
+    retry: RetryPolicy,
+    config: RunnableConfig | None,
+    outcome: Outcome[T],
+) -> T | None:
+    structured = model.with_structured_output(schema, method=method, include_raw=True)
+    result = await _invoke(structured, messages, retry, config, outcome)
+    raw = result.get("raw")
+    outcome.usage = outcome.usage + usage_of(raw)
+    parsed = result.get("parsed")
+    if isinstance(parsed, schema):
+        return parsed
+    # Some servers ignore the schema and answer in prose: that prose may still be readable.
+    if isinstance(raw, AIMessage) and message_text(raw).strip():
+        try:
+            return parse(message_text(raw))
+        except ParseError:
+            return None
+    return None
+
+
+async def _ask_text(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    parse: Callable[[str], T],
+    retry: RetryPolicy,
+    reasks: int,
+    config: RunnableConfig | None,
+    outcome: Outcome[T],
+) -> T | None:
+    history = list(messages)
+    for attempt in range(reasks + 1):
+        reply = await _invoke(model, history, retry, config, outcome)
+        outcome.usage = outcome.usage + usage_of(reply)
+        try:
+            return parse(message_text(reply))
+        except ParseError as exc:
+            if attempt == reasks:
+                raise
+            history += [reply, HumanMessage(content=render("common/reask.j2", problem=str(exc)))]
+    return None
