@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -102,13 +101,13 @@ class CountingStub(OpenAIStub):
 
 
 def _serve(conn: Connection, latency: float) -> None:
-    """Child process: run the stub until told to stop, answering count queries in between."""
+    """Child process: run the stub until told to stop, answering status queries in between."""
     with CountingStub(latency) as stub:
         conn.send(stub.base_url)
         while True:
             command = conn.recv()
             with stub._lock:
-                conn.send(dict(stub.counts))
+                conn.send({"counts": dict(stub.counts), "cpu_s": time.process_time()})
             if command == "stop":
                 return
 
@@ -120,17 +119,15 @@ class Server:
     _conn: Connection | None = None
     _stub: CountingStub | None = None
 
-    def counts(self) -> dict[str, int]:
-        """Requests received so far, per `model/kind` (kind: structured = juror, plain = target/summary)."""
+    def status(self) -> dict[str, Any]:
+        """Requests received so far per `model/kind` (kind: structured = juror, plain = target or
+        summary) and, for a child-process server, the CPU seconds the server has used."""
         if self._stub is not None:
             with self._stub._lock:
-                return dict(self._stub.counts)
+                return {"counts": dict(self._stub.counts), "cpu_s": None}
         assert self._conn is not None
-        self._conn.send("counts")
+        self._conn.send("status")
         return self._conn.recv()
-
-    def total(self) -> int:
-        return sum(self.counts().values())
 
 
 @contextmanager
@@ -153,28 +150,6 @@ def serve(latency: float, mode: ServerMode = "process") -> Iterator[Server]:
             parent.send("stop")
             parent.recv()
         process.join(timeout=10)
-
-
-def server_throughput(server: Server, requests: int = 2000, clients: int = 32) -> float:
-    """Requests/s the server sustains with `clients` keep-alive connections (sync httpx, one thread each):
-    a check that the stub itself is not the bottleneck."""
-    import httpx
-
-    body = {"model": TARGET_MODEL, "messages": [{"role": "user", "content": "ping"}]}
-    per_client = requests // clients
-
-    def client() -> None:
-        with httpx.Client(base_url=server.base_url, timeout=30) as http:
-            for _ in range(per_client):
-                http.post("/chat/completions", json=body).raise_for_status()
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return per_client * clients / (time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------------------ run config

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import build_dataset, calls_per_item, critical_path, run_config, serve, server_throughput
+from _common import build_dataset, calls_per_item, critical_path, run_config, serve
 
 from safebench.runner import evaluate_async
 
@@ -51,16 +51,18 @@ def measure(items: int, concurrency: int, latency: float, summarize: bool, serve
         setup = time.perf_counter() - t0
         with serve(latency, server_mode) as server:  # type: ignore[arg-type]
             config = run_config(dataset, server.base_url, root / "run", concurrency, summarize)
+            before = server.status()
             cpu0 = time.process_time()
             outcome, marks = asyncio.run(_run(config))
             cpu = time.process_time() - cpu0
-            counts = server.counts()
-            stub_rps = server_throughput(server) if server_mode == "process" else None
+            after = server.status()
     metrics = next(iter(outcome.metrics.values()))
     path = critical_path(summarize)
     wall = marks["end"] - marks["call"]
     ideal = math.ceil(items / concurrency) * path * latency
+    counts = {k: v - before["counts"].get(k, 0) for k, v in after["counts"].items()}
     requests = sum(counts.values())
+    server_cpu = None if after["cpu_s"] is None else after["cpu_s"] - before["cpu_s"]
     return {
         "items": items,
         "concurrency": concurrency,
@@ -84,7 +86,9 @@ def measure(items: int, concurrency: int, latency: float, summarize: bool, serve
         "calls_per_item_metrics": metrics["calls_per_item"],
         "calls_per_item_server": round(requests / items, 3),
         "server_requests": counts,
-        "server_capacity_rps": None if stub_rps is None else round(stub_rps),
+        # The stub's own CPU share of one core during the run: far below 1.0 means it is not the bottleneck.
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
+        "server_cpu_share": None if server_cpu is None else round(server_cpu / wall, 3),
         "dataset_setup_s": round(setup, 3),
     }
 
@@ -112,8 +116,9 @@ def table(result: dict[str, Any]) -> None:
         ("calls per item: server", f"{result['calls_per_item_server']:.2f}"),
         ("records (decided)", f"{result['records']} ({result['decided']})"),
     ]
-    if result["server_capacity_rps"] is not None:
-        rows.append(("server capacity (32 clients, 0 work)", f"{result['server_capacity_rps']} req/s"))
+    if result["server_cpu_s"] is not None:
+        share = f"{result['server_cpu_s']:.2f} s ({100 * result['server_cpu_share']:.0f}% of one core)"
+        rows.append(("server CPU time (child process)", share))
     for row in rows:
         view.add_row(*row)
     Console().print(view)

@@ -11,12 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from safebench.resources import bundled_dir
 
+Role = Literal[
+    "juror", "foreperson", "taxonomist", "moderator", "generator", "scorer", "interpreter", "critic"
+]
+
 
 class AgentCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
-    role: Literal["juror", "foreperson"]
+    role: Role
     name: str = Field(min_length=1)
     persona: str = Field(min_length=1)
     model: str = "scripted:juror"
@@ -55,3 +59,19 @@ def load_juror(card_id: str, agents_dir: Path | None = None) -> AgentCard:
 
 def load_foreperson(agents_dir: Path | None = None) -> AgentCard:
     return load_card(jury_dir(agents_dir) / "foreperson.yaml")
+
+
+def load_stage_cards(stage: str, agents_dir: Path | None = None) -> list[AgentCard]:
+    """Every card in `agents/<stage>/` (e.g. "taxonomy", "generation", "image"), in file-name order."""
+    folder = (agents_dir or bundled_dir("agents")) / stage
+    cards = [load_card(p) for p in sorted(folder.glob("*.yaml"))]
+    if not cards:
+        raise AgentCardError(f"{folder}: no agent cards")
+    return cards
+
+
+def load_stage_card(stage: str, card_id: str, agents_dir: Path | None = None) -> AgentCard:
+    for card in load_stage_cards(stage, agents_dir):
+        if card.id == card_id:
+            return card
+    raise AgentCardError(f"no card with id {card_id!r} in {(agents_dir or bundled_dir('agents')) / stage}")

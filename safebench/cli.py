@@ -163,5 +163,11 @@ def import_(
     print(report)
 
 
+from safebench.cli_generate import generate_command, taxonomy_command  # noqa: E402
+
+app.command("taxonomy")(taxonomy_command)
+app.command("generate")(generate_command)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

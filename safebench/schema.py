@@ -20,6 +20,8 @@ class Scenario(BaseModel):
     abbr: str = Field(min_length=1)
     definition: str = Field(min_length=1)
     category: str = ""  # filled from the enclosing category when loaded
+    # Who proposed it, the votes, the round it changed in (taxonomies made by the debate graph).
+    provenance: dict[str, Any] | None = None
 
 
 class Category(BaseModel):
@@ -30,6 +32,7 @@ class Category(BaseModel):
     abbr: str = Field(min_length=1)
     definition: str = Field(min_length=1)
     scenarios: list[Scenario] = Field(min_length=1)
+    provenance: dict[str, Any] | None = None
 
 
 class Taxonomy(BaseModel):

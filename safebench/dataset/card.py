@@ -14,6 +14,7 @@ _FORMAT = """\
 items.jsonl     one JSON object per line (one item = one query)
 images/         the images that items refer to
 taxonomy.yaml   risk categories and their scenarios (ids used by items.jsonl)
+audio/          spoken queries, if any (WAV, 16 kHz mono)
 README.md       this card
 ```
 
@@ -27,6 +28,8 @@ README.md       this card
 | `text` | string | the query put to the model under test |
 | `image` | string or absent | image path relative to this folder, e.g. `images/x.png` |
 | `image_sha256` | string or absent | SHA-256 of the image file (hex); required when `image` is set |
+| `image_text` | string or absent | the image-paired variant: the query rewritten to refer to its image |
+| `audio` | list or absent | spoken versions: `path` (relative), `sha256`, `voice` (`male` / `female`) |
 | `metadata` | object or absent | free-form extras, e.g. `key_phrase` (the text drawn in a typography image) |
 
 `safebench validate FOLDER` lists every problem in a folder, each with its file, line and field.

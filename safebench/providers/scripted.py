@@ -46,7 +46,11 @@ Behaviour = Callable[[str, str], str]  # (last user prompt, system prompt) -> re
 
 # Stand-ins of other stages register here (see register_behaviour); modules listed are imported lazily.
 _BEHAVIOURS: dict[str, Behaviour] = {}
-_BEHAVIOUR_MODULES: tuple[str, ...] = ()
+_BEHAVIOUR_MODULES = (
+    "safebench.providers.scripted_taxonomy",
+    "safebench.providers.scripted_generation",
+    "safebench.providers.scripted_image",
+)
 
 
 def register_behaviour(name: str, behaviour: Behaviour) -> None:

@@ -1,0 +1,168 @@
+"""`safebench taxonomy` and `safebench generate`: the dataset-generation commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from safebench.dataset import DatasetInvalid, format_problems
+from safebench.models import ModelConfig
+from safebench.providers.registry import ModelSpecError, preflight
+
+err = Console(stderr=True)
+STANDINS = "scripted stand-ins (not language models): an offline demonstration."
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _specs(value: str) -> list[ModelConfig]:
+    return [ModelConfig(spec=s.strip()) for s in value.split(",") if s.strip()]
+
+
+class StageProgress:
+    """One progress bar per stage, fed by the pipeline's events."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        stage = event.get("stage")
+        if not stage:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=event.get("total"))
+        task = self.tasks[stage]
+        if event.get("total") is not None:
+            self.progress.update(task, total=event["total"])
+        if event.get("event") in {"progress", "done"} or "advance" in event:
+            self.progress.advance(task, event.get("advance", 1))
+
+
+def taxonomy_command(
+    out: Annotated[Path, typer.Option("--out", help="taxonomy YAML to write")],
+    judges: Annotated[str, typer.Option(help="comma-separated judge model specs")] = ",".join(
+        ["scripted:taxonomist"] * 3
+    ),
+    base: Annotated[Path | None, typer.Option(help="an existing taxonomy to extend")] = None,
+    max_rounds: Annotated[int, typer.Option(min=0, help="rebuttal rounds at most")] = 3,
+    seed: Annotated[int, typer.Option(help="seed for anything random")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet")] = False,
+) -> None:
+    """Judge agents debate a risk taxonomy: propose, merge, critique and revise, then vote."""
+    from graphs.taxonomy import debate_taxonomy
+
+    from safebench.generation.pipeline import load_generation_taxonomy
+    from safebench.taxonomy import save_taxonomy
+
+    console = Console(quiet=quiet)
+    try:
+        judge_models = _specs(judges)
+        if not judge_models:
+            raise ValueError("--judges needs at least one model spec")
+        for judge in judge_models:
+            preflight(judge)
+        base_taxonomy = load_generation_taxonomy(base) if base else None
+    except DatasetInvalid as exc:
+        err.print(escape(format_problems(exc.problems)), highlight=False)
+        raise _fail(f"{base}: {len(exc.problems)} problem(s)") from None
+    except (ModelSpecError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if all(j.provider == "scripted" for j in judge_models):
+        console.print(
+            "[yellow]Judges are scripted stand-ins (not language models): offline demonstration.[/]"
+        )
+    with console.status("debating the taxonomy"):
+        outcome = asyncio.run(
+            debate_taxonomy(judge_models, base=base_taxonomy, max_rounds=max_rounds, seed=seed)
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_taxonomy(outcome.taxonomy, out)
+    transcript = out.with_suffix(".transcript.json")
+    transcript.write_text(json.dumps(outcome.transcript, indent=2, ensure_ascii=False), encoding="utf-8")
+    taxonomy = outcome.taxonomy
+    console.print(
+        f"{len(taxonomy.categories)} categories, {len(taxonomy.scenarios)} scenarios after {outcome.rounds} "
+        f"round(s) · {escape(str(out))} · transcript {escape(str(transcript))}",
+        highlight=False,
+    )
+
+
+def generate_command(
+    out: Annotated[Path, typer.Option("--out", help="dataset folder to write")],
+    taxonomy: Annotated[Path | None, typer.Option(help="taxonomy YAML (default: SafeBench's)")] = None,
+    generators: Annotated[str, typer.Option(help="comma-separated generator specs")] = "scripted:generator",
+    scorers: Annotated[str, typer.Option(help="comma-separated scorer specs (2+)")] = (
+        "scripted:scorer,scripted:scorer-strict"
+    ),
+    interpreter: Annotated[str, typer.Option(help="image interpreter spec")] = "scripted:interpreter",
+    critic: Annotated[str, typer.Option(help="image critic spec (multimodal)")] = "scripted:critic",
+    renderer: Annotated[str, typer.Option(help="typography or diffusers:<model>")] = "typography",
+    per_scenario: Annotated[int, typer.Option(min=1, help="queries kept per scenario (100 = paper)")] = 2,
+    candidates: Annotated[int, typer.Option(min=1, help="candidates generated per scenario")] = 10,
+    scenario: Annotated[list[str] | None, typer.Option(help="only these scenario ids")] = None,
+    voices: Annotated[str, typer.Option(help="male,female, or none")] = "male,female",
+    speech_engine: Annotated[str, typer.Option(help="espeak-ng or hf:<path>")] = "espeak-ng",
+    seed: Annotated[int, typer.Option()] = 0,
+    concurrency: Annotated[int, typer.Option(min=1)] = 8,
+    cache: Annotated[Path | None, typer.Option(help="SQLite call cache (default OUT/cache.sqlite)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet")] = False,
+) -> None:
+    """Generate queries, score and keep the best, pair each with an image and speech."""
+    from safebench.generation.pipeline import GenerateConfig, Generation
+
+    console = Console(quiet=quiet)
+    try:
+        config = GenerateConfig(
+            out=out,
+            taxonomy=taxonomy,
+            scenarios=scenario or None,
+            generators=_specs(generators),
+            scorers=_specs(scorers),
+            interpreter=ModelConfig(spec=interpreter),
+            critic=ModelConfig(spec=critic),
+            renderer=renderer,
+            per_scenario=per_scenario,
+            candidates=candidates,
+            voices=[] if voices.strip() in {"", "none"} else [v.strip() for v in voices.split(",")],
+            speech_engine=speech_engine,
+            seed=seed,
+            concurrency=concurrency,
+            cache=cache,
+        )
+        generation = Generation(config)
+        generation.prepare()
+    except DatasetInvalid as exc:
+        err.print(escape(format_problems(exc.problems)), highlight=False)
+        raise _fail(f"taxonomy {taxonomy}: {len(exc.problems)} problem(s); nothing was started") from None
+    except (ModelSpecError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    if any(m.provider == "scripted" for m in config.all_models()):
+        console.print(
+            "[yellow]Some agents are scripted stand-ins (not language models): offline demonstration.[/]"
+        )
+    display = StageProgress(console)
+    generation.on_event = display
+    with display.progress:
+        outcome = asyncio.run(generation.run())
+    console.print(
+        f"{len(outcome.items)} items · {outcome.calls} model calls ({outcome.cache_hits} from cache) · "
+        f"{escape(str(out))}",
+        highlight=False,
+    )

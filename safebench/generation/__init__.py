@@ -1,0 +1,1 @@
+"""Dataset generation: taxonomy debate, query generation and scoring, images, speech."""

@@ -1,0 +1,3 @@
+"""Scripted stand-ins of the generation stage (registered into safebench.providers.scripted)."""
+
+from __future__ import annotations
