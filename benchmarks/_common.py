@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal
+
+REPO = Path(__file__).resolve().parents[1]
+# Benchmark the checkout these scripts sit in, installed or not.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 # Before anything imports langsmith: a benchmark must never trace (with no network it stalls at exit).
 for _var in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):

@@ -1,4 +1,5 @@
-"""Evaluate one (target, item): the target answers the query with its image, then the jury judges.
+"""Evaluate one (target, item): the target answers the query (with its image or its recording), then
+the jury judges the answer against the query text.
 
 The runner compiles this graph with a SQLite checkpointer, one thread per (target, item): a crash
 resumes from the last finished node, so a finished target answer or juror opinion is never re-bought.
@@ -27,8 +28,13 @@ async def respond(state: EvaluationState, runtime: Runtime[EvaluationContext]) -
         raise ValueError("the evaluation graph needs an EvaluationContext with a target")
     item = Item.model_validate(state["item"])
     case = state["case"]
-    # case["image"] is absolute, so the dataset folder argument is not needed here.
-    messages = target_messages(item.model_copy(update={"image": case["image"]}), Path(), ctx.modality)
+    # case["image"] and case["audio"] are absolute, so the dataset folder argument is not needed here.
+    audio = case.get("audio")  # absent from checkpoints written before audio modalities existed
+    if ctx.modality in ("audio", "audio+text") and not audio:
+        raise ValueError(f"item {item.id}: modality {ctx.modality!r} needs a recording, the case has none")
+    messages = target_messages(
+        item.model_copy(update={"image": case["image"]}), Path(), ctx.modality, audio=audio
+    )
     config: RunnableConfig = {"run_name": f"target · {ctx.target.spec}", "tags": ["target"]}
     try:
         reply, attempts = await with_retries(lambda: ctx.target.respond(item, messages, config), ctx.retry)

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from safebench.config import ConfigError, JuryConfig, RetrySettings, RunConfig, load_yaml_model
 from safebench.dataset import DatasetInvalid, format_problems, resolve_dataset_dir, validate_dataset
+from safebench.dataset.validate import DatasetUnsuitable
 from safebench.models import ModelConfig
 from safebench.providers.registry import ModelSpecError
 from safebench.report import summary_table
@@ -65,7 +66,12 @@ def evaluate(
     concurrency: Annotated[int, typer.Option(min=1, help="items judged at once")] = 8,
     max_rounds: Annotated[int | None, typer.Option(min=0, help="rebuttal rounds at most")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
-    modality: Annotated[str, typer.Option(help="text or image")] = "image",
+    modality: Annotated[
+        str, typer.Option(help="what the target gets: text, image, audio (the recording) or audio+text")
+    ] = "image",
+    voice: Annotated[
+        str, typer.Option(help="which recording audio modalities play: male or female")
+    ] = "female",
     max_attempts: Annotated[
         int, typer.Option(min=1, help="attempts per model call (retries on 429/5xx)")
     ] = 4,
@@ -87,6 +93,7 @@ def evaluate(
             concurrency=concurrency,
             limit=limit,
             modality=modality,  # type: ignore[arg-type]
+            voice=voice,
             retry=RetrySettings(max_attempts=max_attempts),
         )
     except (ConfigError, ValueError) as exc:
@@ -98,6 +105,12 @@ def evaluate(
     evaluation = Evaluation(config, resume=resume)
     try:
         dataset_obj = evaluation.prepare()
+    except DatasetUnsuitable as exc:
+        err.print(escape(format_problems(exc.problems)), highlight=False)
+        raise _fail(
+            f"dataset {dataset} cannot be evaluated with --modality {modality} --voice {voice}: "
+            f"{len(exc.problems)} problem(s); nothing was started"
+        ) from None
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False)
         raise _fail(

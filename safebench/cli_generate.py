@@ -25,6 +25,10 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def _specs(value: str) -> list[ModelConfig]:
     return [ModelConfig(spec=s.strip()) for s in value.split(",") if s.strip()]
 
@@ -43,16 +47,11 @@ class StageProgress:
         self.tasks: dict[str, Any] = {}
 
     def __call__(self, event: dict[str, Any]) -> None:
-        stage = event.get("stage")
-        if not stage:
-            return
-        if stage not in self.tasks:
+        kind, stage = event.get("event"), event.get("stage")
+        if kind == "stage" and stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=event.get("total"))
-        task = self.tasks[stage]
-        if event.get("total") is not None:
-            self.progress.update(task, total=event["total"])
-        if event.get("event") in {"progress", "done"} or "advance" in event:
-            self.progress.advance(task, event.get("advance", 1))
+        elif kind == "progress" and stage in self.tasks:
+            self.progress.advance(self.tasks[stage], event.get("advance", 1))
 
 
 def taxonomy_command(
@@ -66,8 +65,7 @@ def taxonomy_command(
     quiet: Annotated[bool, typer.Option("--quiet")] = False,
 ) -> None:
     """Judge agents debate a risk taxonomy: propose, merge, critique and revise, then vote."""
-    from graphs.taxonomy import debate_taxonomy
-
+    from graphs.taxonomy import DebateError, debate_taxonomy
     from safebench.generation.pipeline import load_generation_taxonomy
     from safebench.taxonomy import save_taxonomy
 
@@ -85,17 +83,18 @@ def taxonomy_command(
     except (ModelSpecError, ValueError) as exc:
         raise _fail(str(exc)) from None
     if all(j.provider == "scripted" for j in judge_models):
-        console.print(
-            "[yellow]Judges are scripted stand-ins (not language models): offline demonstration.[/]"
-        )
-    with console.status("debating the taxonomy"):
-        outcome = asyncio.run(
-            debate_taxonomy(judge_models, base=base_taxonomy, max_rounds=max_rounds, seed=seed)
-        )
+        console.print(f"[yellow]Judges are {STANDINS}[/]")
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_taxonomy(outcome.taxonomy, out)
     transcript = out.with_suffix(".transcript.json")
-    transcript.write_text(json.dumps(outcome.transcript, indent=2, ensure_ascii=False), encoding="utf-8")
+    try:
+        with console.status("debating the taxonomy"):
+            debate = debate_taxonomy(judge_models, base=base_taxonomy, max_rounds=max_rounds, seed=seed)
+            outcome = asyncio.run(debate)
+    except DebateError as exc:
+        _write_json(transcript, exc.transcript)
+        raise _fail(f"{exc} (transcript: {transcript})") from None
+    save_taxonomy(outcome.taxonomy, out)
+    _write_json(transcript, outcome.transcript)
     taxonomy = outcome.taxonomy
     console.print(
         f"{len(taxonomy.categories)} categories, {len(taxonomy.scenarios)} scenarios after {outcome.rounds} "
@@ -154,9 +153,7 @@ def generate_command(
     except (ModelSpecError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     if any(m.provider == "scripted" for m in config.all_models()):
-        console.print(
-            "[yellow]Some agents are scripted stand-ins (not language models): offline demonstration.[/]"
-        )
+        console.print(f"[yellow]Some agents are {STANDINS}[/]")
     display = StageProgress(console)
     generation.on_event = display
     with display.progress:

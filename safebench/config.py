@@ -12,7 +12,9 @@ from safebench.models import ModelConfig
 from safebench.retry import RetryPolicy
 
 Deliberation = Literal["on_disagreement", "always", "never"]
-Modality = Literal["text", "image"]
+# What the target receives: the query text; text + image; the spoken query (plus a neutral instruction,
+# see safebench.targets.AUDIO_INSTRUCTION); or the query text + its recording.
+Modality = Literal["text", "image", "audio", "audio+text"]
 
 
 def _as_model(value: Any) -> Any:
@@ -71,6 +73,7 @@ class RunConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=1024)
     limit: int | None = Field(default=None, ge=1)
     modality: Modality = "image"
+    voice: str = Field(default="female", min_length=1)  # which AudioRef the audio modalities play
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @field_validator("targets", mode="before")

@@ -23,6 +23,7 @@ from graphs.evaluation import build_evaluation_graph
 from graphs.state import Case
 from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
+from safebench.dataset.validate import AUDIO_MODALITIES, DatasetUnsuitable, check_modality
 from safebench.metrics import compute_metrics
 from safebench.models import ModelConfig
 from safebench.providers.registry import preflight
@@ -64,10 +65,15 @@ def check_models(config: RunConfig) -> None:
             preflight(model)
 
 
-def _case(item: Item, dataset: Dataset) -> Case:
+def _case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
     scenario = dataset.taxonomy.scenario(item.scenario)
     category = dataset.taxonomy.category_by_id[scenario.category]
-    image = str((dataset.root / item.image).resolve()) if item.image else None
+    spoken = modality in AUDIO_MODALITIES
+    # A spoken query comes without its image: the jury is neither shown nor told of an image the
+    # target never received.
+    image = str((dataset.root / item.image).resolve()) if item.image and not spoken else None
+    ref = next((a for a in item.audio if a.voice == voice), None)
+    audio = str((dataset.root / ref.path).resolve()) if ref is not None and spoken else None
     return {
         "item_id": item.id,
         "scenario": scenario.id,
@@ -78,6 +84,8 @@ def _case(item: Item, dataset: Dataset) -> Case:
         "query": item.text,
         "image": image,
         "has_image": image is not None,
+        # The recording the target hears (absolute, like image); the jury judges its transcript, `query`.
+        "audio": audio,
         "response": "",
     }
 
@@ -121,6 +129,12 @@ class Evaluation:
     def prepare(self) -> Dataset:
         """Everything that can fail on bad input, before any model call: dataset, models, run dir."""
         dataset = load_dataset(resolve_dataset_dir(self.config.dataset))
+        items = dataset.items[: self.config.limit] if self.config.limit else dataset.items
+        unsuitable = check_modality(
+            dataset.root, self.config.modality, self.config.voice, {item.id for item in items}
+        )
+        if unsuitable:
+            raise DatasetUnsuitable(unsuitable, dataset.root, self.config.modality)
         check_models(self.config)
         return dataset
 
@@ -198,7 +212,8 @@ class Evaluation:
                 state = snapshot.values  # finished before a crash, record not yet written
             else:
                 # Resume from the checkpoint when there is one: finished nodes are not run again.
-                payload = None if snapshot.next else {"item": item.model_dump(), "case": _case(item, dataset)}
+                case = _case(item, dataset, self.config.modality, self.config.voice)
+                payload = None if snapshot.next else {"item": item.model_dump(), "case": case}
                 state = {}
                 async for mode, chunk in graph.astream(
                     payload, config, context=ctx, stream_mode=["custom", "values"]

@@ -6,7 +6,8 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable
+import wave
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -20,6 +21,7 @@ from safebench.schema import Item, Taxonomy
 ITEMS_FILE = "items.jsonl"
 TAXONOMY_FILE = "taxonomy.yaml"
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+AUDIO_RATE = 16_000  # spoken queries: 16 kHz mono 16-bit PCM WAV
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,18 @@ class DatasetInvalid(Exception):
         self.root = root
         head = f"dataset {root} is invalid" if root is not None else "dataset is invalid"
         super().__init__(f"{head} ({len(problems)} problem(s)):\n{format_problems(problems)}")
+
+
+class DatasetUnsuitable(DatasetInvalid):
+    """A valid dataset that cannot be evaluated in the requested modality (e.g. audio without speech)."""
+
+    def __init__(self, problems: list[Problem], root: str | Path, modality: str) -> None:
+        super().__init__(problems, root)
+        self.modality = modality
+        self.args = (
+            f"dataset {root} cannot be evaluated with modality {modality!r} ({len(problems)} problem(s)):\n"
+            f"{format_problems(problems)}",
+        )
 
 
 def format_problems(problems: Iterable[Problem]) -> str:
@@ -155,29 +169,36 @@ def _taxonomy_consistency(taxonomy: Taxonomy, tree: yaml.Node | None, file: str)
 # ---------------------------------------------------------------------------------------------- items
 
 
+def _check_file(root: Path, path: str, kind: str) -> tuple[str | None, bytes | None]:
+    """(problem, file bytes): the path must stay inside the dataset folder and name a readable file."""
+    if "\\" in path:
+        return f"{kind} path {path!r} must use forward slashes", None
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or PureWindowsPath(path).is_absolute() or PureWindowsPath(path).drive:
+        return f"{kind} path {path!r} is absolute; it must be relative to the dataset folder", None
+    if ".." in rel.parts:
+        return f"{kind} path {path!r} must not contain '..'", None
+    full = root / rel
+    base = root.resolve()
+    if not full.resolve().is_relative_to(base):
+        return f"{kind} path {path!r} resolves outside the dataset folder (through a symlink)", None
+    if not full.exists():
+        return f"{kind} file not found: {path}", None
+    if not full.is_file():
+        return f"{kind} path {path!r} is not a regular file", None
+    try:
+        return None, full.read_bytes()
+    except OSError as exc:
+        return f"cannot read {kind} {path}: {exc.strerror or exc}", None
+
+
 def check_image(root: Path, image: str) -> tuple[str | None, str | None]:
     """(problem, sha256 of the file): one problem at most, since each rules out the next checks."""
     if not image.strip():
         return "empty image path (use null for an item without an image)", None
-    if "\\" in image:
-        return f"image path {image!r} must use forward slashes", None
-    rel = PurePosixPath(image)
-    if rel.is_absolute() or PureWindowsPath(image).is_absolute() or PureWindowsPath(image).drive:
-        return f"image path {image!r} is absolute; it must be relative to the dataset folder", None
-    if ".." in rel.parts:
-        return f"image path {image!r} must not contain '..'", None
-    full = root / rel
-    base = root.resolve()
-    if not full.resolve().is_relative_to(base):
-        return f"image path {image!r} resolves outside the dataset folder (through a symlink)", None
-    if not full.exists():
-        return f"image file not found: {image}", None
-    if not full.is_file():
-        return f"image path {image!r} is not a regular file", None
-    try:
-        data = full.read_bytes()
-    except OSError as exc:
-        return f"cannot read image {image}: {exc.strerror or exc}", None
+    problem, data = _check_file(root, image, "image")
+    if data is None:
+        return problem, None
     try:
         # verify() checks structure without decoding; load() decodes every pixel (truncated data fails here)
         with Image.open(io.BytesIO(data)) as im:
@@ -187,6 +208,61 @@ def check_image(root: Path, image: str) -> tuple[str | None, str | None]:
     except Exception as exc:  # Pillow raises many types for bad data
         return f"image {image} is corrupt or not a supported image: {exc}", None
     return None, hashlib.sha256(data).hexdigest()
+
+
+def check_audio(root: Path, audio: str) -> tuple[str | None, str | None]:
+    """(problem, sha256 of the file) for a spoken query: a readable 16 kHz mono 16-bit PCM WAV."""
+    if not audio.strip():
+        return "empty audio path", None
+    problem, data = _check_file(root, audio, "audio")
+    if data is None:
+        return problem, None
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            channels, width, rate, frames = (
+                wav.getnchannels(),
+                wav.getsampwidth(),
+                wav.getframerate(),
+                wav.getnframes(),
+            )
+            samples = wav.readframes(frames)
+    except (wave.Error, EOFError) as exc:
+        return f"audio {audio} is corrupt or not a PCM WAV file: {str(exc) or 'unexpected end of file'}", None
+    if (rate, channels, width) != (AUDIO_RATE, 1, 2):
+        found = f"{rate} Hz, {channels} channel(s), {8 * width}-bit"
+        return f"audio {audio} is {found}; it must be {AUDIO_RATE} Hz mono 16-bit", None
+    if frames == 0:
+        return f"audio {audio} has no samples (duration 0 s)", None
+    if len(samples) < frames * width * channels:
+        return f"audio {audio} is truncated: the header says {frames} frames, the file holds fewer", None
+    return None, hashlib.sha256(data).hexdigest()
+
+
+def _check_audio_entries(raw_audio: Any, root: Path, add: Callable[[str | None, str], None]) -> None:
+    """File checks for each well-formed `audio` entry (the schema reports the malformed ones)."""
+    if not isinstance(raw_audio, list):
+        return
+    voices: dict[str, int] = {}
+    for index, entry in enumerate(raw_audio):
+        if not isinstance(entry, dict):
+            continue
+        where = f"audio[{index}]"
+        voice, path, sha = entry.get("voice"), entry.get("path"), entry.get("sha256")
+        if isinstance(voice, str) and voice:
+            if voice in voices:
+                add(f"{where}.voice", f"duplicate voice {voice!r} (first in audio[{voices[voice]}])")
+            else:
+                voices[voice] = index
+        if isinstance(sha, str) and not SHA256_PATTERN.match(sha):
+            add(f"{where}.sha256", "must be 64 lowercase hex digits")
+            sha = None
+        if not isinstance(path, str):
+            continue
+        problem, actual = check_audio(root, path)
+        if problem:
+            add(f"{where}.path", problem)
+        elif isinstance(sha, str) and sha != actual:
+            add(f"{where}.sha256", f"sha256 mismatch for {path}: file has {actual}")
 
 
 def _check_item(
@@ -234,6 +310,7 @@ def _check_item(
             add("image_sha256", f"sha256 mismatch for {image}: file has {actual}")
     elif image is None and raw.get("image_sha256") is not None:
         add("image_sha256", "given for an item without an image")
+    _check_audio_entries(raw.get("audio"), root, add)
     return problems
 
 
@@ -273,6 +350,53 @@ def check_items(root: Path, taxonomy: Taxonomy | None) -> list[Problem]:
     if count == 0:
         problems.append(Problem(ITEMS_FILE, None, None, "empty file: no items"))
     return problems
+
+
+AUDIO_MODALITIES = ("audio", "audio+text")
+
+
+def check_modality(
+    root: Path, modality: str, voice: str, item_ids: Collection[str] | None = None
+) -> list[Problem]:
+    """What stops a *valid* dataset from being evaluated in `modality`: audio modalities need every item
+    evaluated (`item_ids`, default all) to have a recording in `voice`. Empty for other modalities."""
+    if modality not in AUDIO_MODALITIES:
+        return []
+    missing: list[tuple[int, str, list[str]]] = []  # (line, item id, voices it has)
+    voices_found: set[str] = set()
+    for number, line in enumerate((root / ITEMS_FILE).read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        if item_ids is not None and raw.get("id") not in item_ids:
+            continue
+        voices = [a.get("voice") for a in raw.get("audio") or []]
+        voices_found.update(voices)
+        if voice not in voices:
+            missing.append((number, raw.get("id"), voices))
+    if not missing:
+        return []
+    if not voices_found:
+        return [
+            Problem(
+                ITEMS_FILE,
+                None,
+                "audio",
+                f"no item has audio; modality {modality!r} needs spoken queries (see safebench generate)",
+            )
+        ]
+    if voice not in voices_found:
+        present = ", ".join(sorted(voices_found))
+        return [Problem(ITEMS_FILE, None, "audio", f"no item has a {voice!r} voice (voices here: {present})")]
+    return [
+        Problem(
+            ITEMS_FILE,
+            number,
+            "audio",
+            f"item {item_id!r} has no {voice!r} voice (it has: {', '.join(v) or 'none'})",
+        )
+        for number, item_id, v in missing
+    ]
 
 
 def validate_dataset(root: str | Path) -> list[Problem]:

@@ -123,6 +123,16 @@ class Generation:
             check_engine(self.config.speech_engine)
         return taxonomy
 
+    def _counting(self, stage: str, done_event: str) -> Callable[[Event], None]:
+        """Pass a stage's own events on, plus a `progress` event each time one unit of it finishes."""
+
+        def forward(event: Event) -> None:
+            self.on_event(event)
+            if event.get("event") == done_event:
+                self.on_event({"event": "progress", "stage": stage, "advance": 1})
+
+        return forward
+
     def _models(self, cache: SQLiteLLMCache) -> dict[str, BaseChatModel]:
         models: dict[str, BaseChatModel] = {}
         for config in self.config.all_models():
@@ -135,7 +145,6 @@ class Generation:
     async def run(self) -> GenerateOutcome:
         from graphs.generation import generate_queries
         from graphs.image import illustrate_all
-
         from safebench.generation.speech import speak_all
 
         taxonomy = self.prepare()
@@ -145,7 +154,8 @@ class Generation:
         cache = SQLiteLLMCache(config.cache_path)
         try:
             models = self._models(cache)
-            self.on_event({"event": "stage", "stage": "queries"})
+            scenario_count = len(config.scenarios or taxonomy.scenarios)
+            self.on_event({"event": "stage", "stage": "queries", "total": scenario_count})
             generated = await generate_queries(
                 taxonomy,
                 config.generators,
@@ -159,7 +169,7 @@ class Generation:
                 models=models,
                 scenarios=config.scenarios,
                 concurrency=config.concurrency,
-                on_event=self.on_event,
+                on_event=self._counting("queries", "scenario_done"),
             )
             queries = generated.queries
             self.on_event({"event": "stage", "stage": "images", "total": len(queries)})
@@ -174,7 +184,7 @@ class Generation:
                 retry=retry,
                 models=models,
                 concurrency=config.concurrency,
-                on_event=self.on_event,
+                on_event=self._counting("images", "image_done"),
             )
             self.on_event({"event": "stage", "stage": "speech", "total": len(queries) * len(config.voices)})
             audio = (

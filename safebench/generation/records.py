@@ -30,6 +30,7 @@ class GeneratedQuery(BaseModel):
 
 class ImageAttempt(BaseModel):
     round: int  # 1-based; at most 3
+    key_phrase: str = ""  # what typography draws (the critic may revise it)
     description: str
     renderer: str
     path: str  # relative to the dataset folder
@@ -46,3 +47,4 @@ class IllustratedQuery(BaseModel):
     image: str  # the chosen attempt's path, relative to the dataset folder
     image_sha256: str
     attempts: list[ImageAttempt] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)  # e.g. the interpreter failed and a fallback was used

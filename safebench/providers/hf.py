@@ -1,4 +1,8 @@
-"""`hf:` provider: a local transformers image-text-to-text model as a LangChain chat model.
+"""`hf:` provider: a local transformers image- or audio-text-to-text model as a LangChain chat model.
+
+Image models load through AutoModelForImageTextToText, audio-language models (e.g. Qwen2-Audio)
+through AutoModelForMultimodalLM; audio content blocks (WAV) are decoded and handed to the processor
+at its feature extractor's sampling rate.
 
 torch and transformers are imported inside functions only: the registry imports this module for every
 user, and most users never install the `hf` extra.
@@ -136,16 +140,14 @@ def unload_models() -> None:
 
 def _load(path: str, device: str, dtype: str, trust_remote_code: bool) -> LoadedModel:
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
 
     if dtype not in DTYPES:
         raise ModelSpecError(f"hf:{path}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     torch_dtype: Any = "auto" if dtype == "auto" else getattr(torch, dtype)
     source = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
     processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    model = AutoModelForImageTextToText.from_pretrained(
-        source, dtype=torch_dtype, trust_remote_code=trust_remote_code
-    )
+    model = _load_model(source, torch_dtype, trust_remote_code)
     model.to(device)
     model.eval()
     tokenizer = _tokenizer(processor)
@@ -154,6 +156,21 @@ def _load(path: str, device: str, dtype: str, trust_remote_code: bool) -> Loaded
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(processor=processor, model=model, lock=threading.Lock())
+
+
+def _load_model(source: str, dtype: Any, trust_remote_code: bool) -> Any:
+    """Image-text-to-text first; audio-language models (Qwen2-Audio, ...) are only MultimodalLM."""
+    from transformers import AutoModelForImageTextToText, AutoModelForMultimodalLM
+
+    try:
+        return AutoModelForImageTextToText.from_pretrained(
+            source, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+    except ValueError as exc:
+        # "Unrecognized configuration class": not an image-text-to-text architecture.
+        if "Unrecognized configuration class" not in str(exc):
+            raise
+    return AutoModelForMultimodalLM.from_pretrained(source, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
 def _tokenizer(processor: Any) -> Any:
@@ -166,7 +183,8 @@ ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
 def to_conversation(messages: list[BaseMessage]) -> list[dict[str, Any]]:
-    """LangChain messages as the processor's chat-template input; images become decoded PIL images."""
+    """LangChain messages as the processor's chat-template input; images become decoded PIL images,
+    audio (WAV) float32 samples with their `sampling_rate` (resampled in `generate_batch`)."""
     conversation = []
     for index, message in enumerate(messages):
         role = ROLES.get(message.type)
@@ -189,9 +207,11 @@ def _parts(content: str | list[Any], index: int) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": block.get("text", "")})
         elif kind in ("image", "image_url"):
             parts.append(_image_part(block, index))
+        elif kind in ("audio", "input_audio"):
+            parts.append(_audio_part(block, index))
         else:
             raise ValueError(
-                f"hf: message {index} has a {kind!r} content block; only text and image are supported"
+                f"hf: message {index} has a {kind!r} content block; only text, image and audio are supported"
             )
     return parts
 
@@ -212,6 +232,65 @@ def _image_part(block: dict[str, Any], index: int) -> dict[str, Any]:
         return {"type": "image", "image": decode_image(data)}
     # http(s) URLs and local paths: the processor loads them itself.
     return {"type": "image", "url": url}
+
+
+WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
+
+
+def _audio_part(block: dict[str, Any], index: int) -> dict[str, Any]:
+    if block["type"] == "input_audio":  # the OpenAI Chat Completions shape
+        inner = block.get("input_audio") or {}
+        data, kind = inner.get("data"), f"audio/{inner.get('format', '')}"
+    else:
+        data = block.get("base64") or (block.get("data") if block.get("source_type") == "base64" else None)
+        kind = block.get("mime_type") or "audio/wav"
+    if not data:
+        raise ValueError(f"hf: message {index} has an audio block without base64 data")
+    if kind not in WAV_TYPES:
+        raise ValueError(f"hf: message {index} has {kind} audio; only WAV is supported")
+    try:
+        samples, rate = decode_audio(data)
+    except ValueError as exc:
+        raise ValueError(f"hf: message {index} has unreadable audio: {exc}") from exc
+    return {"type": "audio", "audio": samples, "sampling_rate": rate}
+
+
+def decode_audio(data: str) -> tuple[Any, int]:
+    """(float32 mono samples, sampling rate) of base64 WAV bytes."""
+    from safebench.generation.speech import read_wav
+
+    return read_wav(base64.b64decode(data))
+
+
+def _audio_at_model_rate(
+    conversations: list[list[dict[str, Any]]], processor: Any
+) -> list[list[dict[str, Any]]]:
+    """Copies of the conversations with every audio part resampled to the feature extractor's rate
+    (the processor takes raw arrays as already at that rate)."""
+    parts = [p for c in conversations for m in c if isinstance(m["content"], list) for p in m["content"]]
+    if not any(p.get("type") == "audio" for p in parts):
+        return conversations
+    extractor = getattr(processor, "feature_extractor", None)
+    if extractor is None:
+        raise ValueError("hf: this model takes no audio (its processor has no feature extractor)")
+    from safebench.generation.speech import resample
+
+    rate = int(extractor.sampling_rate)
+
+    def convert(part: dict[str, Any]) -> dict[str, Any]:
+        if part.get("type") != "audio" or "sampling_rate" not in part:
+            return part
+        return {"type": "audio", "audio": resample(part["audio"], int(part["sampling_rate"]), rate)}
+
+    return [
+        [
+            {**m, "content": [convert(p) for p in m["content"]]}
+            if isinstance(m["content"], list)
+            else dict(m)
+            for m in conversation
+        ]
+        for conversation in conversations
+    ]
 
 
 def decode_image(data: str) -> Any:
@@ -248,7 +327,7 @@ def generate_batch(
     processor, model = loaded.processor, loaded.model
     tokenizer = _tokenizer(processor)
     inputs = processor.apply_chat_template(
-        conversations,
+        _audio_at_model_rate(conversations, processor),
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,
@@ -304,7 +383,8 @@ class _Request:
 
 
 class HFChatModel(BaseChatModel):
-    """A local transformers image-text-to-text model; concurrent `ainvoke` calls share batched generation."""
+    """A local transformers image/audio-text-to-text model; concurrent `ainvoke` calls share batched
+    generation."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -402,5 +482,5 @@ PROVIDER = Provider(
     name="hf",
     chat=create_hf_chat_model,
     preflight=hf_preflight,
-    description="local transformers image-text-to-text model: hf:<folder or hub id> (needs the hf extra)",
+    description="local transformers image/audio+text model: hf:<folder or hub id> (needs the hf extra)",
 )
