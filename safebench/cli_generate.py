@@ -78,7 +78,7 @@ def taxonomy_command(
             preflight(judge)
         base_taxonomy = load_generation_taxonomy(base) if base else None
     except DatasetInvalid as exc:
-        err.print(escape(format_problems(exc.problems)), highlight=False)
+        err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise _fail(f"{base}: {len(exc.problems)} problem(s)") from None
     except (ModelSpecError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -148,7 +148,7 @@ def generate_command(
         generation = Generation(config)
         generation.prepare()
     except DatasetInvalid as exc:
-        err.print(escape(format_problems(exc.problems)), highlight=False)
+        err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise _fail(f"taxonomy {taxonomy}: {len(exc.problems)} problem(s); nothing was started") from None
     except (ModelSpecError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None

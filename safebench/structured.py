@@ -181,5 +181,8 @@ async def _ask_text(
         except ParseError as exc:
             if attempt == reasks:
                 raise
-            history += [reply, HumanMessage(content=render("common/reask.j2", problem=str(exc)))]
+            # Only the reply's text goes back: metadata (usage, ids) differs between a live and a cached
+            # reply and would change the re-ask's cache key, so a rerun would buy the call again.
+            reask = HumanMessage(content=render("common/reask.j2", problem=str(exc)))
+            history += [AIMessage(content=message_text(reply)), reask]
     return None

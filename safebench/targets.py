@@ -90,7 +90,8 @@ def target_messages(
 ) -> list[BaseMessage]:
     """The query as a user turn, by modality:
 
-    - `text`: the query text; `image`: the text plus the item's image (when it has one);
+    - `text`: the query text; `image`: the item's image with its image-paired text (`image_text`,
+      else the query text), or the text alone for an item without an image;
     - `audio`: the item's recording in `voice`, then AUDIO_INSTRUCTION (a fixed neutral line);
     - `audio+text`: the recording, then the query text.
 
@@ -101,7 +102,8 @@ def target_messages(
         path = Path(audio) if audio is not None else dataset_dir / item_audio(item, voice).path
         text = AUDIO_INSTRUCTION if modality == "audio" else item.text
         return [HumanMessage(content=[audio_block(path), {"type": "text", "text": text}])]
-    content: list[str | dict] = [{"type": "text", "text": item.text}]
     if modality == "image" and item.image:
-        content.append(image_block(dataset_dir / item.image))
-    return [HumanMessage(content=content)]
+        # The image-paired variant refers to the image instead of naming the subject, when there is one.
+        text = item.image_text or item.text
+        return [HumanMessage(content=[{"type": "text", "text": text}, image_block(dataset_dir / item.image)])]
+    return [HumanMessage(content=[{"type": "text", "text": item.text}])]

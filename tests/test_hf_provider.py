@@ -147,8 +147,10 @@ def test_stop_sequence_cuts_the_reply(tiny_llava_path: Path) -> None:
 
 def test_unsupported_content_is_a_clear_error(tiny_llava_path: Path) -> None:
     model = _model(tiny_llava_path)
-    with pytest.raises(ValueError, match="'audio' content block"):
-        model.invoke([HumanMessage(content=[{"type": "audio", "base64": "AA==", "mime_type": "audio/wav"}])])
+    with pytest.raises(ValueError, match="'file' content block"):
+        model.invoke(
+            [HumanMessage(content=[{"type": "file", "base64": "AA==", "mime_type": "application/pdf"}])]
+        )
     with pytest.raises(ValueError, match="unsupported type 'tool'"):
         model.invoke([ToolMessage(content="x", tool_call_id="1")])
 

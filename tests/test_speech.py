@@ -16,7 +16,15 @@ import pytest
 
 from safebench.dataset.validate import Problem, check_modality, format_problems, validate_dataset
 from safebench.generation import speech
-from safebench.generation.speech import SpeechError, read_wav, resample, speak_all, synthesize, wav_bytes
+from safebench.generation.speech import (
+    SpeechError,
+    read_wav,
+    resample,
+    speak_all,
+    synthesize,
+    synthesize_all,
+    wav_bytes,
+)
 from safebench.resources import default_taxonomy_path
 
 # The session-scoped `tiny_vits_path` fixture (one tiny TTS model build per test run).
@@ -106,27 +114,31 @@ def test_unknown_engine_and_empty_text_are_refused(tmp_path: Path) -> None:
 @needs_espeak
 async def test_speak_all_writes_every_voice_and_returns_refs_in_query_order(tmp_path: Path) -> None:
     queries = [Query(f"s-{n:03d}", f"{QUERY} Case {n}.") for n in range(3)]
-    seen: list[str] = []
+    events: list[dict[str, Any]] = []
 
-    spoken = await speak_all(queries, tmp_path, concurrency=2, on_done=lambda s: seen.append(s.path.name))
+    refs = await speak_all(queries, tmp_path, concurrency=2, on_event=events.append)
 
-    assert [s.query_id for s in spoken] == ["s-000", "s-001", "s-002"]
-    assert len(seen) == 6
-    for query, result in zip(queries, spoken, strict=True):
-        assert [a.voice for a in result.audio] == ["male", "female"]
-        for ref in result.audio:
+    assert len(refs) == 3
+    for query, audio in zip(queries, refs, strict=True):
+        assert [a.voice for a in audio] == ["male", "female"]
+        for ref in audio:
             assert ref.path == f"audio/{query.id}-{ref.voice}.wav"
-            data = (tmp_path / ref.path).read_bytes()
-            assert ref.sha256 == hashlib.sha256(data).hexdigest()
-        assert [m["engine_voice"] for m in result.metadata["speech"]] == ["en-us+m3", "en-us+f3"]
-    # Same text, same bytes, whatever the concurrency.
-    again = await speak_all(queries[:1], tmp_path / "again", concurrency=1)
-    assert again[0].audio == spoken[0].audio
+            assert ref.sha256 == hashlib.sha256((tmp_path / ref.path).read_bytes()).hexdigest()
+    assert len(events) == 6 and all(e["event"] == "progress" and e["stage"] == "speech" for e in events)
+    assert {(e["query_id"], e["voice"], e["engine_voice"]) for e in events} == {
+        (q.id, v, name) for q in queries for v, name in (("male", "en-us+m3"), ("female", "en-us+f3"))
+    }
+    # Same text, same bytes, whatever the concurrency; one engine per voice works too.
+    [[again]] = await synthesize_all(queries[:1], tmp_path / "again", ("male",), engine={"male": "espeak-ng"})
+    assert again.sha256 == refs[0][0].sha256 and again.duration_s > 0
 
 
-async def test_speak_all_refuses_ids_that_are_not_file_names(tmp_path: Path) -> None:
+async def test_speak_all_refuses_bad_ids_and_voices_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot be a file name"):
         await speak_all([Query("../escape", QUERY)], tmp_path)
+    for voices in (("male", "robot"), ("female", "female")):
+        with pytest.raises(ValueError, match="each of male, female at most once"):
+            await speak_all([Query("a-001", QUERY)], tmp_path, voices)  # type: ignore[arg-type]
     assert not list(tmp_path.rglob("*.wav"))
 
 

@@ -121,29 +121,70 @@ def check_taxonomy(path: Path, file: str = TAXONOMY_FILE) -> tuple[Taxonomy | No
         return None, [
             Problem(file, 1, None, f"expected a mapping at the top level, got {type(data).__name__}")
         ]
+    problems = _orphan_scenarios(data, tree, file) + _duplicates(data, tree, file)
     try:
         taxonomy = Taxonomy.model_validate(data)
     except ValidationError as exc:
-        return None, [
+        return None, problems + [
             Problem(file, _node_line(tree, tuple(e["loc"])), field_path(e["loc"]), pydantic_message(e))
             for e in exc.errors()
         ]
-    return taxonomy, _taxonomy_consistency(taxonomy, tree, file)
+    problems += _blanks(taxonomy, tree, file)
+    return (None if problems else taxonomy), problems
 
 
-def _taxonomy_consistency(taxonomy: Taxonomy, tree: yaml.Node | None, file: str) -> list[Problem]:
-    """What the schema cannot see: duplicate ids and abbreviations, blank text."""
+def _orphan_scenarios(data: dict[str, Any], tree: yaml.Node | None, file: str) -> list[Problem]:
+    """Scenarios listed outside any category (a flat `scenarios:` list): each one is a problem."""
+    orphans = data.pop("scenarios", None)
+    if orphans is None:
+        return []
+    entries = orphans if isinstance(orphans, list) else [orphans]
+    problems = []
+    for i, entry in enumerate(entries):
+        name = entry.get("id") or entry.get("name") if isinstance(entry, dict) else entry
+        problems.append(
+            Problem(
+                file,
+                _node_line(tree, ("scenarios", i)),
+                f"scenarios[{i}]",
+                f"scenario {name!r} has no category: list it under a category's `scenarios`",
+            )
+        )
+    return problems
+
+
+def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _duplicates(data: dict[str, Any], tree: yaml.Node | None, file: str) -> list[Problem]:
+    """Duplicate ids and abbreviations, read from the raw YAML so they are reported even when
+    other fields fail the schema."""
     problems: list[Problem] = []
     seen: dict[tuple[str, str, str], str] = {}  # (kind, attribute, value) -> path of first use
 
-    def once(kind: str, attr: str, value: str, loc: tuple[str | int, ...]) -> None:
-        key = (kind, attr, value)
-        path = field_path(loc)
-        if key in seen:
-            msg = f"duplicate {kind} {attr} {value!r} (first at {seen[key]})"
-            problems.append(Problem(file, _node_line(tree, loc), path, msg))
-        else:
-            seen[key] = path
+    def once(kind: str, obj: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+        for attr in ("id", "abbr"):
+            value = obj.get(attr)
+            if not isinstance(value, str):
+                continue
+            key, path = (kind, attr, value), field_path((*loc, attr))
+            if key in seen:
+                msg = f"duplicate {kind} {attr} {value!r} (first at {seen[key]})"
+                problems.append(Problem(file, _node_line(tree, (*loc, attr)), path, msg))
+            else:
+                seen[key] = path
+
+    for ci, category in _dicts(data.get("categories")):
+        once("category", category, ("categories", ci))
+        for si, scenario in _dicts(category.get("scenarios")):
+            once("scenario", scenario, ("categories", ci, "scenarios", si))
+    return problems
+
+
+def _blanks(taxonomy: Taxonomy, tree: yaml.Node | None, file: str) -> list[Problem]:
+    """What the schema cannot see: names, abbreviations and definitions of only white space."""
+    problems: list[Problem] = []
 
     def not_blank(obj: Any, loc: tuple[str | int, ...]) -> None:
         for attr in ("name", "abbr", "definition"):
@@ -154,15 +195,9 @@ def _taxonomy_consistency(taxonomy: Taxonomy, tree: yaml.Node | None, file: str)
                 )
 
     for ci, category in enumerate(taxonomy.categories):
-        cloc: tuple[str | int, ...] = ("categories", ci)
-        once("category", "id", category.id, (*cloc, "id"))
-        once("category", "abbr", category.abbr, (*cloc, "abbr"))
-        not_blank(category, cloc)
+        not_blank(category, ("categories", ci))
         for si, scenario in enumerate(category.scenarios):
-            sloc: tuple[str | int, ...] = (*cloc, "scenarios", si)
-            once("scenario", "id", scenario.id, (*sloc, "id"))
-            once("scenario", "abbr", scenario.abbr, (*sloc, "abbr"))
-            not_blank(scenario, sloc)
+            not_blank(scenario, ("categories", ci, "scenarios", si))
     return problems
 
 

@@ -90,8 +90,9 @@ class GenerateOutcome:
     out: Path
     items: list[Item]
     report: dict[str, Any]
-    calls: int
+    calls: int  # model calls the stages made, answered by a model or by the cache
     cache_hits: int
+    cache_misses: int  # calls that reached a model
 
 
 def load_generation_taxonomy(path: Path | None) -> Taxonomy:
@@ -208,7 +209,8 @@ class Generation:
             if problems:  # a bug of ours, not bad input: say so loudly
                 raise DatasetInvalid(problems, root=config.out)
             self.on_event({"event": "done", "items": len(items)})
-            return GenerateOutcome(config.out, items, report, generated.calls, cache.hits)
+            calls = cache.hits + cache.misses  # every model of every stage goes through the cache
+            return GenerateOutcome(config.out, items, report, calls, cache.hits, cache.misses)
         finally:
             cache.close()
 

@@ -319,6 +319,9 @@ async def synthesize_all(
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    unknown = [v for v in voices if v not in VOICES]
+    if unknown or len(set(voices)) != len(voices):
+        raise ValueError(f"voices {list(voices)}: each of {', '.join(VOICES)} at most once")
     engines = {v: engine[v] if isinstance(engine, Mapping) else engine for v in voices}
     for spec in dict.fromkeys(engines.values()):
         check_engine(spec)
