@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel
 
 from safebench.agents import AgentCard, load_foreperson, load_juror, load_jurors
 from safebench.config import Deliberation, JuryConfig, Modality
 from safebench.models import ModelConfig
 from safebench.providers.registry import create_chat_model
 from safebench.retry import RetryPolicy
+from safebench.structured import Outcome, OutputFormat, ask_structured
 from safebench.targets import Target
+
+T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass
@@ -42,9 +50,38 @@ class EvaluationContext(JuryContext):
     modality: Modality = "image"
 
 
-def _agent(card: AgentCard, config: ModelConfig | None) -> Agent:
+def make_agent(
+    card: AgentCard, config: ModelConfig | None = None, models: dict[str, BaseChatModel] | None = None
+) -> Agent:
+    """`card` played by `config` (default: the card's own model); a pre-built model in `models` (keyed by
+    spec, e.g. with the pipeline's SQLite cache attached) is used as is, any other is built here."""
     config = config or ModelConfig(spec=card.model)
-    return Agent(card=card, config=config, model=create_chat_model(config))
+    model = (models or {}).get(config.spec)
+    return Agent(card=card, config=config, model=model if model is not None else create_chat_model(config))
+
+
+async def ask_agent(
+    agent: Agent,
+    schema: type[T],
+    build_messages: Callable[[OutputFormat], list[BaseMessage]],
+    *,
+    retry: RetryPolicy,
+    reasks: int,
+    config: RunnableConfig | None = None,
+    parse_text: Callable[[str], T] | None = None,
+) -> Outcome[T]:
+    """`ask_structured` with the agent's model, spec and output method; never raises for model failures."""
+    return await ask_structured(
+        agent.model,
+        agent.config.spec,
+        schema,
+        build_messages,
+        parse_text=parse_text,
+        output=agent.config.output,
+        retry=retry,
+        reasks=reasks,
+        config=config,
+    )
 
 
 def jury_agents(config: JuryConfig) -> tuple[list[Agent], Agent]:
@@ -52,8 +89,8 @@ def jury_agents(config: JuryConfig) -> tuple[list[Agent], Agent]:
         cards = [(card, None) for card in load_jurors(config.agents_dir)]
     else:
         cards = [(load_juror(j.card, config.agents_dir), j.model) for j in config.jurors]
-    jurors = [_agent(card, model or config.model) for card, model in cards]
-    return jurors, _agent(load_foreperson(config.agents_dir), config.foreperson)
+    jurors = [make_agent(card, model or config.model) for card, model in cards]
+    return jurors, make_agent(load_foreperson(config.agents_dir), config.foreperson)
 
 
 def jury_context(config: JuryConfig, retry: RetryPolicy | None = None) -> dict[str, object]:

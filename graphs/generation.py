@@ -15,17 +15,18 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+from pydantic import BaseModel
 
-from graphs.context import Agent
+from graphs.context import Agent, ask_agent
+from graphs.events import EventHandler, emit, run_streaming
 from graphs.generation_state import (
     BatchReader,
     BatchTask,
@@ -57,8 +58,10 @@ from safebench.models import ModelConfig
 from safebench.prompts import render
 from safebench.retry import RetryPolicy
 from safebench.schema import Taxonomy, Usage
-from safebench.structured import OutputFormat, ask_structured
+from safebench.structured import Outcome, OutputFormat
 from safebench.taxonomy import default_taxonomy
+
+T = TypeVar("T", bound=BaseModel)
 
 QUERY_FORMS = (
     "question",
@@ -75,13 +78,6 @@ def _ctx(runtime: Runtime[Any]) -> GenerationContext:
     return runtime.context if runtime.context is not None else default_generation_context()
 
 
-def _writer() -> Any:
-    try:
-        return get_stream_writer()
-    except RuntimeError:  # called outside a graph run
-        return lambda _event: None
-
-
 def _fence(text: str) -> str:
     """Untrusted text cannot close the tags that fence it."""
     return str(text).replace("</", "</ ")
@@ -89,6 +85,27 @@ def _fence(text: str) -> str:
 
 def _fenced(scenario: ScenarioInfo) -> dict[str, Any]:
     return {k: _fence(v) if isinstance(v, str) else v for k, v in scenario.items()}
+
+
+async def _ask(
+    ctx: GenerationContext,
+    agent: Agent,
+    schema: type[T],
+    build_messages: Callable[[OutputFormat], list[BaseMessage]],
+    parse_text: Callable[[str], T],
+    run_config: RunnableConfig,
+) -> Outcome[T]:
+    """One generator or scorer call, through the gate that caps model calls across the whole run."""
+    async with ctx.gate:
+        return await ask_agent(
+            agent,
+            schema,
+            build_messages,
+            parse_text=parse_text,
+            retry=ctx.retry,
+            reasks=ctx.reasks,
+            config=run_config,
+        )
 
 
 # ---- generation -------------------------------------------------------------------------------
@@ -156,20 +173,16 @@ async def generate(task: BatchTask, runtime: Runtime[GenerationContext]) -> dict
             "tags": ["generator", agent.card.id],
             "metadata": {"scenario": s["id"], "batch": task["batch"], "attempt": attempt, "generator": label},
         }
-        async with ctx.gate:
-            outcome = await ask_structured(
-                agent.model,
-                agent.config.spec,
-                QueryBatch,
-                lambda fmt, attempt=attempt, problem=problem: _generator_messages(
-                    ctx, agent, task, attempt, problem, fmt
-                ),
-                parse_text=reader.parse,
-                output=agent.config.output,
-                retry=ctx.retry,
-                reasks=ctx.reasks,
-                config=run_config,
-            )
+        outcome = await _ask(
+            ctx,
+            agent,
+            QueryBatch,
+            lambda fmt, attempt=attempt, problem=problem: _generator_messages(
+                ctx, agent, task, attempt, problem, fmt
+            ),
+            reader.parse,
+            run_config,
+        )
         calls, usage = calls + outcome.calls, usage + outcome.usage
         check = check_batch(reader.text, reader.items(outcome), topic, min_on_topic=ctx.min_on_topic)
         statuses.append(check.status)
@@ -186,7 +199,7 @@ async def generate(task: BatchTask, runtime: Runtime[GenerationContext]) -> dict
         "unusable": unusable,
         "calls": calls,
     }
-    _writer()({"event": "generation_batch", "scenario": s["id"], **log})
+    emit({"event": "generation_batch", "scenario": s["id"], **log})
     raw = [
         {"text": u["text"], "form": u["form"], "generator": agent.config.spec, "agent": label}
         | {"batch": task["batch"], "position": p}
@@ -272,20 +285,14 @@ async def score(task: ScoreTask, runtime: Runtime[GenerationContext]) -> dict[st
             "tags": ["scorer", agent.card.id],
             "metadata": {"scenario": sid, "chunk": task["chunk"], "scorer": label, "rescore": rescore},
         }
-        async with ctx.gate:
-            outcome = await ask_structured(
-                agent.model,
-                agent.config.spec,
-                ScoreBatch,
-                lambda fmt, asked=asked, rescore=rescore: _scorer_messages(
-                    ctx, agent, task, asked, rescore, fmt
-                ),
-                parse_text=reader.parse,
-                output=agent.config.output,
-                retry=ctx.retry,
-                reasks=ctx.reasks,
-                config=run_config,
-            )
+        outcome = await _ask(
+            ctx,
+            agent,
+            ScoreBatch,
+            lambda fmt, asked=asked, rescore=rescore: _scorer_messages(ctx, agent, task, asked, rescore, fmt),
+            reader.parse,
+            run_config,
+        )
         reader.absorb(outcome)
         calls, usage = calls + outcome.calls, usage + outcome.usage
         if outcome.error:
@@ -296,7 +303,7 @@ async def score(task: ScoreTask, runtime: Runtime[GenerationContext]) -> dict[st
     ]
     missing = sum(1 for r in rows for v in r["scores"].values() if v is None)
     log = {"scorer": label, "chunk": task["chunk"], "calls": calls, "rescored": rescored, "missing": missing}
-    _writer()({"event": "scoring_chunk", "scenario": sid, **log, "error": errors[-1] if errors else None})
+    emit({"event": "scoring_chunk", "scenario": sid, **log, "error": errors[-1] if errors else None})
     return {"score_rows": rows, "score_log": [log], "calls": calls, "tokens": usage.model_dump()}
 
 
@@ -383,7 +390,7 @@ def select(state: ScenarioState, runtime: Runtime[GenerationContext]) -> dict[st
             "axes": axis_histograms(s for c in pool for s in scores[c["id"]].values()),
         },
     }
-    _writer()({"event": "scenario_done", "scenario": s["id"], "candidates": len(pool), "kept": len(queries)})
+    emit({"event": "scenario_done", "scenario": s["id"], "candidates": len(pool), "kept": len(queries)})
     return {"queries": queries, "reports": [report]}
 
 
@@ -486,7 +493,7 @@ def collect(state: GenerationState, runtime: Runtime[GenerationContext]) -> dict
             "scorers": _sum_counts([r["scorers"] for r in reports]),
         },
     }
-    _writer()({"event": "generation_done", "kept": len(result), "calls": state.get("calls", 0)})
+    emit({"event": "generation_done", "kept": len(result), "calls": state.get("calls", 0)})
     return {"result": result, "report": report}
 
 
@@ -528,7 +535,7 @@ async def generate_queries(
     models: dict[str, BaseChatModel] | None = None,
     scenarios: list[str] | None = None,
     concurrency: int = 8,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_event: EventHandler | None = None,
     config: RunnableConfig | None = None,
     score_batch_size: int = 10,
     max_retries: int = 2,
@@ -570,14 +577,7 @@ async def generate_queries(
         "max_concurrency": concurrency,
     }
     payload: GenerationState = {"taxonomy": taxonomy.model_dump(mode="json"), "scenario_ids": scenarios}
-    state: dict[str, Any] = {}
-    async for namespace, mode, chunk in graph.astream(
-        payload, run_config, context=ctx, stream_mode=["custom", "values"], subgraphs=True
-    ):
-        if mode == "custom" and on_event is not None:
-            on_event(chunk)
-        elif mode == "values" and not namespace:
-            state = chunk
+    state = await run_streaming(graph, payload, context=ctx, config=run_config, on_event=on_event)
     return GenerationOutcome(
         queries=[GeneratedQuery.model_validate(q) for q in state.get("result", [])],
         report=state.get("report", {}),

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel, Field
 
-from graphs.context import Agent
+from graphs.context import Agent, make_agent
 from graphs.state import add_usage
 from safebench.agents import load_stage_cards
 from safebench.generation.dedupe import DEFAULT_THRESHOLD
@@ -22,7 +22,6 @@ from safebench.generation.ranking import DEFAULT_WEIGHTS
 from safebench.generation.records import SCORE_AXES
 from safebench.generation.refusal import DEFAULT_MIN_ON_TOPIC, looks_like_refusal
 from safebench.models import ModelConfig
-from safebench.providers.registry import create_chat_model
 from safebench.retry import RetryPolicy
 from safebench.structured import Outcome, ParseError
 
@@ -280,15 +279,7 @@ def build_agents(
     cards = [c for c in load_stage_cards("generation", agents_dir) if c.role == role]
     if not cards:
         raise ValueError(f"no {role} card in agents/generation/")
-    models = models or {}
-    return [
-        Agent(
-            card=cards[i % len(cards)],
-            config=config,
-            model=models[config.spec] if config.spec in models else create_chat_model(config),
-        )
-        for i, config in enumerate(configs)
-    ]
+    return [make_agent(cards[i % len(cards)], config, models) for i, config in enumerate(configs)]
 
 
 def default_configs(role: str, agents_dir: Path | None = None) -> list[ModelConfig]:

@@ -16,17 +16,18 @@ import asyncio
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, field_validator, model_validator
 
+from graphs.context import ask_agent
+from graphs.events import EventHandler, emit, run_streaming
 from graphs.image_state import (
     DEFAULT_MAX_ROUNDS,
     ImageContext,
@@ -40,7 +41,7 @@ from safebench.generation.renderers import get_renderer
 from safebench.models import ModelConfig
 from safebench.prompts import render
 from safebench.retry import RetryPolicy
-from safebench.structured import OutputFormat, ask_structured
+from safebench.structured import OutputFormat
 from safebench.targets import image_block
 
 # Used when the interpreter fails: a generic question that points at the image.
@@ -49,8 +50,6 @@ FALLBACK_IMAGE_TEXT = (
 )
 MAX_PHRASE_WORDS = 12  # a longer "key phrase" prints too small to read
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-EventHandler = Callable[[dict[str, Any]], None]
 
 
 class Interpretation(BaseModel):
@@ -102,13 +101,6 @@ def _ctx(runtime: Runtime[Any]) -> ImageContext:
     return runtime.context if runtime.context is not None else default_image_context()
 
 
-def _writer() -> Any:
-    try:
-        return get_stream_writer()
-    except RuntimeError:  # called outside a graph run
-        return lambda _event: None
-
-
 def _fence(text: str, tag: str) -> str:
     """Untrusted text inside <tag>…</tag> cannot close the tag."""
     return str(text).replace(f"</{tag}>", f"</ {tag}>")
@@ -142,15 +134,8 @@ async def interpret(state: ImageState, runtime: Runtime[ImageContext]) -> dict[s
         "tags": ["image", "interpreter"],
         "metadata": {"query_id": query.id, "scenario": query.scenario},
     }
-    outcome = await ask_structured(
-        agent.model,
-        agent.config.spec,
-        Interpretation,
-        messages,
-        output=agent.config.output,
-        retry=ctx.retry,
-        reasks=ctx.reasks,
-        config=run_config,
+    outcome = await ask_agent(
+        agent, Interpretation, messages, retry=ctx.retry, reasks=ctx.reasks, config=run_config
     )
     value, errors = outcome.value, []
     if value is None:
@@ -165,7 +150,7 @@ async def interpret(state: ImageState, runtime: Runtime[ImageContext]) -> dict[s
             f"interpreter {agent.config.spec} failed ({outcome.error}); used the key-phrase fallback"
         )
     subject = value.subject.strip() or value.key_phrase
-    _writer()(
+    emit(
         {
             "event": "image_interpreted",
             "query_id": query.id,
@@ -263,15 +248,8 @@ async def critique(state: ImageState, runtime: Runtime[ImageContext]) -> dict[st
         "tags": ["image", "critic"],
         "metadata": {"query_id": query.id, "round": round_},
     }
-    outcome = await ask_structured(
-        agent.model,
-        agent.config.spec,
-        Critique,
-        messages,
-        output=agent.config.output,
-        retry=ctx.retry,
-        reasks=ctx.reasks,
-        config=run_config,
+    outcome = await ask_agent(
+        agent, Critique, messages, retry=ctx.retry, reasks=ctx.reasks, config=run_config
     )
     verdict = outcome.value
     attempt = {
@@ -292,7 +270,7 @@ async def critique(state: ImageState, runtime: Runtime[ImageContext]) -> dict[st
     update["done"] = finished
     if not finished:
         update["round"] = round_ + 1
-    _writer()({"event": "image_attempt", "query_id": query.id, "attempt": attempt})
+    emit({"event": "image_attempt", "query_id": query.id, "attempt": attempt})
     return update
 
 
@@ -346,7 +324,7 @@ def finalize(state: ImageState, runtime: Runtime[ImageContext]) -> dict[str, Any
     result["errors"] = list(state.get("errors", []))
     for dumped, raw in zip(result["attempts"], attempts, strict=True):
         dumped.setdefault("key_phrase", raw["key_phrase"])
-    _writer()(
+    emit(
         {
             "event": "image_done",
             "query_id": query.id,
@@ -423,17 +401,13 @@ async def run_query(
     on_event: EventHandler | None = None,
 ) -> IllustratedQuery:
     """One query through the graph with a prepared context (see `image_context`)."""
-    state: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(
+    state = await run_streaming(
+        graph,
         {"query": query.model_dump()},
-        _run_config(query, config),
         context=ctx,
-        stream_mode=["custom", "values"],
-    ):
-        if mode == "values":
-            state = chunk
-        elif on_event is not None:
-            on_event(chunk)
+        config=_run_config(query, config),
+        on_event=on_event,
+    )
     return IllustratedQuery.model_validate(state["result"])
 
 

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from graphs.context import Agent
+from graphs.context import Agent, make_agent
 from graphs.state import add_usage
 from safebench.agents import load_stage_card
 from safebench.models import ModelConfig
-from safebench.providers.registry import create_chat_model
 from safebench.retry import RetryPolicy
 
 DEFAULT_MAX_ROUNDS = 3  # the SafeBench paper's cap on critic rounds
@@ -54,12 +53,8 @@ def image_agent(
     models: dict[str, Any] | None = None,
     agents_dir: Path | None = None,
 ) -> Agent:
-    """The card `agents/image/<card_id>.yaml` with `config` (default: the card's model); a pre-built model
-    in `models` (keyed by spec, e.g. with the pipeline's SQLite cache attached) is used as is."""
-    card = load_stage_card("image", card_id, agents_dir)
-    config = config or ModelConfig(spec=card.model)
-    model = (models or {}).get(config.spec) or create_chat_model(config)
-    return Agent(card=card, config=config, model=model)
+    """The card `agents/image/<card_id>.yaml` as an agent (`config` and `models` as in `make_agent`)."""
+    return make_agent(load_stage_card("image", card_id, agents_dir), config, models)
 
 
 def default_image_context() -> ImageContext:

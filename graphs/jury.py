@@ -13,12 +13,12 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from graphs.context import Agent, JuryContext, default_jury_context
+from graphs.events import emit
 from graphs.state import Case, JurorTask, JuryState
 from safebench.judging import judge
 from safebench.prompts import render
@@ -31,13 +31,6 @@ from safebench.targets import image_block
 def _ctx(runtime: Runtime[Any]) -> JuryContext:
     # LangGraph Studio runs the graph without a context: fall back to the bundled cards.
     return runtime.context if runtime.context is not None else default_jury_context()
-
-
-def _writer() -> Any:
-    try:
-        return get_stream_writer()
-    except RuntimeError:  # called outside a graph run (unit tests of a node)
-        return lambda _event: None
 
 
 def _safe_case(case: Case) -> dict[str, Any]:
@@ -147,7 +140,7 @@ async def assess(task: JurorTask, runtime: Runtime[JuryContext], config: Runnabl
         status="ok" if a else "abstained",
         error=outcome.error if not a else None,
     ).model_dump()
-    _writer()({"event": "opinion", "item_id": task["case"]["item_id"], "opinion": opinion})
+    emit({"event": "opinion", "item_id": task["case"]["item_id"], "opinion": opinion})
     return {"opinions": [opinion], "calls": outcome.calls, "tokens": outcome.usage.model_dump()}
 
 
@@ -196,7 +189,7 @@ async def verdict(state: JuryState, runtime: Runtime[JuryContext]) -> dict[str, 
         summary, calls, tokens = await _summarize(state, ctx, result)
         if summary:
             result.reasoning = summary
-    _writer()({"event": "verdict", "item_id": state["case"]["item_id"], "verdict": result.model_dump()})
+    emit({"event": "verdict", "item_id": state["case"]["item_id"], "verdict": result.model_dump()})
     return {"verdict": result.model_dump(), "calls": calls, "tokens": tokens}
 
 

@@ -2,7 +2,7 @@
 rounds (judges critique in parallel, the moderator revises) while any judge objects, at most
 `max_rounds` → judges vote in parallel → the voted taxonomy.
 
-The moderator is deterministic code (safebench.generation.taxonomy_merge documents its rules); every
+The moderator is deterministic code (safebench.generation.taxonomy documents its rules); every
 judge call goes through `ask_structured` and never raises: a judge that fails to propose is left
 out of the merge, a failed critique counts as no objection, a failed ballot casts no vote, and every
 failure is in the transcript. The judges still take part in the later phases.
@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel
 
+from graphs.context import ask_agent
+from graphs.events import EventHandler, emit, run_streaming
 from graphs.taxonomy_state import JudgeTask, TaxonomyContext, TaxonomyState, taxonomy_context
-from safebench.generation.taxonomy_merge import (
+from safebench.generation.taxonomy import (
     Ballot,
     Critique,
     Proposal,
@@ -41,19 +41,12 @@ from safebench.models import ModelConfig
 from safebench.prompts import render
 from safebench.retry import RetryPolicy
 from safebench.schema import Taxonomy
-from safebench.structured import OutputFormat, ask_structured
+from safebench.structured import OutputFormat
 
 
 def _ctx(runtime: Runtime[Any]) -> TaxonomyContext:
     # LangGraph Studio runs the graph without a context: fall back to the bundled cards.
     return runtime.context if runtime.context is not None else taxonomy_context()
-
-
-def _writer() -> Any:
-    try:
-        return get_stream_writer()
-    except RuntimeError:  # called outside a graph run (unit tests of a node)
-        return lambda _event: None
 
 
 def _fenced(value: Any) -> str:
@@ -118,16 +111,7 @@ async def _ask(
         "tags": ["taxonomy", "taxonomist", judge_id],
         "metadata": {"judge": judge_id, "model": judge.config.spec, "phase": phase, "round": task["round"]},
     }
-    outcome = await ask_structured(
-        judge.model,
-        judge.config.spec,
-        schema,
-        messages,
-        output=judge.config.output,
-        retry=ctx.retry,
-        reasks=ctx.reasks,
-        config=run_config,
-    )
+    outcome = await ask_agent(judge, schema, messages, retry=ctx.retry, reasks=ctx.reasks, config=run_config)
     entry: dict[str, Any] = {
         "phase": phase,
         "judge": judge_id,
@@ -145,7 +129,7 @@ async def propose(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[st
     ctx = _ctx(runtime)
     base = _base_view(task["base"])
     entry, update = await _ask(ctx, task, "propose", Proposal, base=_fenced(base) if base else None)
-    _writer()({"event": "proposal", "judge": entry["judge"], "status": entry["status"]})
+    emit({"event": "proposal", "judge": entry["judge"], "status": entry["status"]})
     return {"proposals": [entry], **update}
 
 
@@ -154,9 +138,7 @@ def merge(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> dict[str, 
     ctx = _ctx(runtime)
     ok = sorted((p for p in state.get("proposals", []) if p["status"] == "ok"), key=lambda p: p["index"])
     draft = merge_proposals([(p["judge"], p["reply"]) for p in ok], state.get("base"), ctx.threshold)
-    _writer()(
-        {"event": "draft", "categories": len(draft["categories"]), "scenarios": len(draft_scenarios(draft))}
-    )
+    emit({"event": "draft", "categories": len(draft["categories"]), "scenarios": len(draft_scenarios(draft))})
     return {"draft": draft, "merged": draft_view(draft), "round": 0}
 
 
@@ -174,7 +156,7 @@ async def critique(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[s
         last_changes=task["last_changes"],
     )
     edits = entry["reply"]["edits"] if entry["reply"] else []
-    _writer()({"event": "critique", "judge": entry["judge"], "round": task["round"], "edits": len(edits)})
+    emit({"event": "critique", "judge": entry["judge"], "round": task["round"], "edits": len(edits)})
     return {"critiques": [entry], **update}
 
 
@@ -188,7 +170,7 @@ def revise(state: TaxonomyState) -> dict[str, Any]:
     draft, log = apply_edits(state["draft"], edits, round_)
     log["objections"] = [judge for judge, judge_edits in edits if judge_edits]
     log["failed"] = [c["judge"] for c in this_round if c["status"] != "ok"]
-    _writer()(
+    emit(
         {
             "event": "revision",
             "round": round_,
@@ -236,7 +218,7 @@ async def vote(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[str, 
     # A per-judge order (seeded, so reproducible): no judge always sees the same scenarios first.
     random.Random(f"{ctx.seed}:vote:{task['judge']}").shuffle(ballot)
     entry, update = await _ask(ctx, task, "vote", Ballot, ballot=_fenced(ballot))
-    _writer()({"event": "vote", "judge": entry["judge"], "status": entry["status"]})
+    emit({"event": "vote", "judge": entry["judge"], "status": entry["status"]})
     return {"votes": [entry], **update}
 
 
@@ -256,11 +238,9 @@ def finish(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> dict[str,
             if draft_scenarios(draft)
             else "no judge proposed a usable taxonomy"
         )
-        _writer()({"event": "taxonomy", "error": error})
+        emit({"event": "taxonomy", "error": error})
         return {"taxonomy": None, "error": error}
-    _writer()(
-        {"event": "taxonomy", "categories": len(taxonomy.categories), "scenarios": len(taxonomy.scenarios)}
-    )
+    emit({"event": "taxonomy", "categories": len(taxonomy.categories), "scenarios": len(taxonomy.scenarios)})
     return {"taxonomy": taxonomy.model_dump(mode="json"), "error": None}
 
 
@@ -339,7 +319,7 @@ async def debate_taxonomy(
     seed: int = 0,
     retry: RetryPolicy | None = None,
     models: dict[str, BaseChatModel] | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_event: EventHandler | None = None,
     config: RunnableConfig | None = None,
 ) -> DebateOutcome:
     """Run the debate; raises DebateError (with the transcript) when it yields no taxonomy."""
@@ -352,14 +332,7 @@ async def debate_taxonomy(
         "base": base.model_dump(mode="json") if base else None,
         "max_rounds": max_rounds,
     }
-    state: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(
-        payload, _run_config(config), context=ctx, stream_mode=["custom", "values"]
-    ):
-        if mode == "values":
-            state = chunk
-        elif on_event is not None:
-            on_event(chunk)
+    state = await run_streaming(graph, payload, context=ctx, config=_run_config(config), on_event=on_event)
     transcript = build_transcript(state)
     if not state.get("taxonomy"):
         raise DebateError(f"the taxonomy debate produced no taxonomy: {state.get('error')}", transcript)

@@ -9,12 +9,11 @@ from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 
-from graphs.context import Agent
+from graphs.context import Agent, make_agent
 from graphs.state import add_usage
 from safebench.agents import AgentCard, AgentCardError, load_stage_cards
-from safebench.generation.taxonomy_merge import MERGE_THRESHOLD
+from safebench.generation.taxonomy import MERGE_THRESHOLD
 from safebench.models import ModelConfig
-from safebench.providers.registry import create_chat_model
 from safebench.retry import RetryPolicy
 
 STAGE = "taxonomy"
@@ -28,7 +27,7 @@ class TaxonomyState(TypedDict, total=False):
     critiques: Annotated[list[dict[str, Any]], operator.add]
     revisions: Annotated[list[dict[str, Any]], operator.add]
     votes: Annotated[list[dict[str, Any]], operator.add]
-    draft: dict[str, Any]  # see safebench.generation.taxonomy_merge
+    draft: dict[str, Any]  # see safebench.generation.taxonomy.draft
     merged: dict[str, Any]  # what the judges were first shown (draft_view of the merged proposals)
     round: int  # critique rounds run so far
     taxonomy: dict[str, Any] | None  # the voted Taxonomy, model_dump(mode="json")
@@ -97,10 +96,9 @@ def taxonomy_context(
     if not taxonomists or not moderators:
         raise AgentCardError(f"agents/{STAGE}/ needs taxonomist cards and a moderator card")
     configs = judges if judges is not None else [ModelConfig(spec=c.model) for c in taxonomists]
-    agents = []
-    for i, config in enumerate(configs):
-        model = (models or {}).get(config.spec) or create_chat_model(config)
-        agents.append(Agent(card=taxonomists[i % len(taxonomists)], config=config, model=model))
+    agents = [
+        make_agent(taxonomists[i % len(taxonomists)], config, models) for i, config in enumerate(configs)
+    ]
     return TaxonomyContext(
         judges=agents,
         moderator=moderators[0],

@@ -132,3 +132,17 @@ def test_resume_adds_only_missing_records(tmp_path: Path) -> None:
     evaluate(out=out, limit=4, resume=True, on_event=events.append)
     assert events[0] == {"event": "start", "total": 4, "done": 4, "run_id": events[0]["run_id"]}
     assert not [e for e in events if e["event"] == "record"]
+
+
+def test_missing_key_and_unreachable_endpoint_stop_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(out), "--target", "openai:gpt-4o"])
+    assert result.exit_code == 2 and "OPENAI_API_KEY" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # the discard port: nothing listens
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(out), "--target", "openai:local"])
+    assert result.exit_code == 2 and "cannot reach http://127.0.0.1:9/v1" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -15,7 +15,7 @@ from pydantic import Field
 from graphs.taxonomy import DebateError, _fenced, debate_taxonomy, graph, next_step
 from graphs.taxonomy_state import taxonomy_context
 from safebench.dataset.validate import check_taxonomy
-from safebench.generation.taxonomy_merge import merge_proposals
+from safebench.generation.taxonomy import merge_proposals
 from safebench.models import ModelConfig
 from safebench.providers.scripted import ScriptedChatModel, behaviours
 from safebench.providers.scripted_taxonomy import proposal

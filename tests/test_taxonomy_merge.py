@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safebench.generation.taxonomy_merge import (
+from safebench.generation.taxonomy import (
     apply_edits,
     assign_abbrs,
     derive_abbr,

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.tiny_tokenizer import word_level_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 SEED = 1234
 HIDDEN = 32
@@ -27,7 +33,6 @@ MAX_SOURCE_POSITIONS = CHUNK_SECONDS * 100 // 2
 AUDIO_TOKEN, AUDIO_BOS, AUDIO_EOS = "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>", AUDIO_TOKEN, AUDIO_BOS, AUDIO_EOS]
 WORDS = ["system", "user", "assistant", "please", "respond", "to", "the", "request", "in", "audio", "."]
-FILLER = [f"w{i}" for i in range(48)]
 
 # Qwen's layout (`<|im_start|>role ... <|im_end|>`); each audio part becomes one audio token between its
 # markers, which the processor expands to one token per encoder output frame.
@@ -45,27 +50,17 @@ CHAT_TEMPLATE = (
 )
 
 
-def _tokenizer():  # -> PreTrainedTokenizerFast
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *WORDS, *FILLER])}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece(prefix="##")  # joins words with single spaces
-    # On the `tokenizers` object itself, so `<|AUDIO|><|AUDIO|>` splits into audio tokens.
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
+def _tokenizer() -> PreTrainedTokenizerFast:
+    return word_level_tokenizer(
+        SPECIAL_TOKENS,
+        WORDS,
         pad_token="<|endoftext|>",
-        unk_token="<unk>",
         eos_token="<|im_end|>",
         extra_special_tokens={
             "audio_token": AUDIO_TOKEN,
             "audio_bos_token": AUDIO_BOS,
             "audio_eos_token": AUDIO_EOS,
         },
-        padding_side="left",
     )
 
 

@@ -8,8 +8,14 @@ Import the `tiny_llava_path` fixture into a test module (or a conftest) to share
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.tiny_tokenizer import word_level_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 IMAGE_SIZE = 30
 PATCH_SIZE = 6
@@ -17,9 +23,8 @@ HIDDEN = 32
 SEED = 1234
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "<image>"]
-# Words the chat template emits plus a neutral filler vocabulary; everything else maps to <unk>.
+# Words the chat template emits (tiny_tokenizer adds a filler vocabulary); everything else maps to <unk>.
 WORDS = ["system", "user", "assistant", ":", ".", ",", "?", "describe", "the", "image", "answer", "question"]
-FILLER = [f"w{i}" for i in range(48)]
 
 # Plain `role: text` lines; image parts become one `<image>` the processor expands to the patch tokens.
 CHAT_TEMPLATE = (
@@ -35,24 +40,14 @@ CHAT_TEMPLATE = (
 )
 
 
-def _tokenizer():  # -> PreTrainedTokenizerFast
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *WORDS, *FILLER])}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece(prefix="##")  # joins words with single spaces
-    # Special tokens go on the `tokenizers` object itself, so `<image><image>` splits into image tokens.
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
+def _tokenizer() -> PreTrainedTokenizerFast:
+    return word_level_tokenizer(
+        SPECIAL_TOKENS,
+        WORDS,
         pad_token="<pad>",
-        unk_token="<unk>",
         bos_token="<s>",
         eos_token="</s>",
         extra_special_tokens={"image_token": "<image>"},
-        padding_side="left",
     )
 
 

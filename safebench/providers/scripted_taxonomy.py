@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from safebench.generation.taxonomy_merge import MERGE_THRESHOLD, similarity
+from safebench.generation.taxonomy import MERGE_THRESHOLD, similarity
 from safebench.providers.scripted import LABEL, register_behaviour
 from safebench.taxonomy import default_taxonomy
 

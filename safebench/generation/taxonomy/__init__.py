@@ -1,0 +1,69 @@
+"""The taxonomy debate's moderator, as deterministic code: merge proposals, apply edits, count votes.
+
+Judges' replies (`Proposal`, `Critique`, `Ballot`; `replies`) are merged into a *draft* (`merge`, the
+draft's shape in `draft`), revised one rebuttal round at a time (`edits`, `edit_ops`), voted on
+(`votes`) and finally turned into a `Taxonomy` (`finalize`, abbreviations in `abbrs`). Matching names
+(merging, and resolving the targets of edits and votes) is in `matching`. Each module's docstring
+states its rules.
+"""
+
+from __future__ import annotations
+
+from safebench.generation.taxonomy.abbrs import assign_abbrs, derive_abbr
+from safebench.generation.taxonomy.draft import BASE, assign_ids, draft_scenarios, draft_view
+from safebench.generation.taxonomy.edits import apply_edits
+from safebench.generation.taxonomy.finalize import finalize
+from safebench.generation.taxonomy.matching import (
+    MERGE_THRESHOLD,
+    NAME_WEIGHT,
+    clean,
+    name_key,
+    name_similarity,
+    similarity,
+    slugify,
+    tokens,
+)
+from safebench.generation.taxonomy.merge import merge_proposals
+from safebench.generation.taxonomy.replies import (
+    Ballot,
+    Critique,
+    Edit,
+    Kind,
+    Named,
+    Op,
+    Proposal,
+    ProposedCategory,
+    Vote,
+)
+from safebench.generation.taxonomy.votes import kept, tally_votes
+
+__all__ = [
+    "BASE",
+    "MERGE_THRESHOLD",
+    "NAME_WEIGHT",
+    "Ballot",
+    "Critique",
+    "Edit",
+    "Kind",
+    "Named",
+    "Op",
+    "Proposal",
+    "ProposedCategory",
+    "Vote",
+    "apply_edits",
+    "assign_abbrs",
+    "assign_ids",
+    "clean",
+    "derive_abbr",
+    "draft_scenarios",
+    "draft_view",
+    "finalize",
+    "kept",
+    "merge_proposals",
+    "name_key",
+    "name_similarity",
+    "similarity",
+    "slugify",
+    "tally_votes",
+    "tokens",
+]
