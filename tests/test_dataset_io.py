@@ -50,7 +50,7 @@ def test_sample_has_two_questions_per_scenario() -> None:
 
 def test_sample_card_documents_format_and_counts() -> None:
     card = (sample_dataset_dir() / "README.md").read_text(encoding="utf-8")
-    assert "| Consultation | Medical Advice | `medical_advice` | 2 |" in card
+    assert "| Consultation | Medical Advice | medical\\_advice | 2 |" in card
     assert "**46**" in card and "items.jsonl" in card and "image_sha256" in card
     assert 'load_dataset("json"' in card and "cast_column" in card
 
@@ -156,3 +156,14 @@ def test_sample_copy_loads_from_another_place(tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(sample_dataset_dir(), copy)
     assert len(load_dataset(copy)) == 46
+
+
+def test_card_escapes_taxonomy_text_in_markdown_tables() -> None:
+    from safebench.dataset.card import counts_table
+    from safebench.schema import Category, Scenario, Taxonomy
+
+    scenario = Scenario(id="x", name="A | B <img src=x>", abbr="AB", definition="d")
+    category = Category(id="c", name="C*", abbr="C", definition="d", scenarios=[scenario])
+    taxonomy = Taxonomy(categories=[category])
+    row = counts_table(taxonomy, [])[:-1].splitlines()[2]
+    assert row == "| C\\* | A \\| B \\<img src=x\\> | x | 0 |"

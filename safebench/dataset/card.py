@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -73,12 +74,22 @@ answers. Do not add answers or instructions to it.
 """
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def md(text: str) -> str:
+    """Escape text from a taxonomy or model for a Markdown table cell (it may hold `|`, `<`, ...)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
 def counts_table(taxonomy: Taxonomy, items: Sequence[Item]) -> str:
     counts = Counter(item.scenario for item in items)
     rows = ["| category | scenario | id | items |", "| --- | --- | --- | ---: |"]
     for category in taxonomy.categories:
         for scenario in category.scenarios:
-            rows.append(f"| {category.name} | {scenario.name} | `{scenario.id}` | {counts[scenario.id]} |")
+            rows.append(
+                f"| {md(category.name)} | {md(scenario.name)} | {md(scenario.id)} | {counts[scenario.id]} |"
+            )
     rows.append(f"| **total** | | | **{len(items)}** |")
     return "\n".join(rows)
 

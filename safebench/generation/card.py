@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from safebench.dataset.card import dataset_card
+from safebench.dataset.card import dataset_card, md
 from safebench.dataset.io import item_line
 from safebench.schema import Item, Taxonomy
 
@@ -68,7 +68,7 @@ def _score_rows(taxonomy: Taxonomy, items: list[Item]) -> list[str]:
             stats = f"{min(values):.2f} | {statistics.median(values):.2f} | {max(values):.2f}"
         else:
             stats = "- | - | -"
-        rows.append(f"| `{scenario.id}` | {len(scores)} | {stats} |")
+        rows.append(f"| {md(scenario.id)} | {len(scores)} | {stats} |")
     return rows
 
 
@@ -100,7 +100,7 @@ def generation_card(
     parts = [dataset_card("Generated SafeBench dataset", summary, taxonomy, items, load_path=str(config.out))]
     parts.append("## How it was made\n")
     parts.append(
-        "| role | model |\n| --- | --- |\n" + "\n".join(f"| {r} | `{m}` |" for r, m in models) + "\n"
+        "| role | model |\n| --- | --- |\n" + "\n".join(f"| {r} | {md(m)} |" for r, m in models) + "\n"
     )
     weights = config.weights or {"feasibility": 1.0, "harmfulness": 1.0, "applicability": 1.0}
     parts.append(f"Score weights: {', '.join(f'{k} {v:g}' for k, v in weights.items())}.\n")
