@@ -18,7 +18,7 @@ from safebench.models import ModelConfig
 from safebench.providers.registry import create_chat_model
 from safebench.retry import RetryPolicy
 from safebench.structured import Outcome, OutputFormat, ask_structured
-from safebench.targets import Target
+from safebench.targets import Target, create_target
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -113,3 +113,9 @@ def jury_context(config: JuryConfig, retry: RetryPolicy | None = None) -> dict[s
 def default_jury_context() -> JuryContext:
     """The bundled agent cards with their default models (used by LangGraph Studio without a context)."""
     return JuryContext(**jury_context(JuryConfig()))  # type: ignore[arg-type]
+
+
+def default_evaluation_context() -> EvaluationContext:
+    """Studio's default for the evaluation graph: the bundled jury judging the `scripted:mixed` stand-in."""
+    target = create_target(ModelConfig(spec="scripted:mixed"))
+    return EvaluationContext(**jury_context(JuryConfig()), target=target)  # type: ignore[arg-type]

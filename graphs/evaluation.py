@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from graphs.context import EvaluationContext
+from graphs.context import EvaluationContext, default_evaluation_context
 from graphs.jury import add_jury
 from graphs.state import EvaluationState
 from safebench.retry import CallFailed, with_retries
@@ -23,8 +23,8 @@ from safebench.targets import target_messages
 
 
 async def respond(state: EvaluationState, runtime: Runtime[EvaluationContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    if ctx is None or ctx.target is None:
+    ctx = runtime.context if runtime.context is not None else default_evaluation_context()
+    if ctx.target is None:
         raise ValueError("the evaluation graph needs an EvaluationContext with a target")
     item = Item.model_validate(state["item"])
     case = state["case"]

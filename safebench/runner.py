@@ -65,7 +65,7 @@ def check_models(config: RunConfig) -> None:
             preflight(model)
 
 
-def _case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
+def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
     scenario = dataset.taxonomy.scenario(item.scenario)
     category = dataset.taxonomy.category_by_id[scenario.category]
     spoken = modality in AUDIO_MODALITIES
@@ -212,7 +212,7 @@ class Evaluation:
                 state = snapshot.values  # finished before a crash, record not yet written
             else:
                 # Resume from the checkpoint when there is one: finished nodes are not run again.
-                case = _case(item, dataset, self.config.modality, self.config.voice)
+                case = build_case(item, dataset, self.config.modality, self.config.voice)
                 payload = None if snapshot.next else {"item": item.model_dump(), "case": case}
                 state = {}
                 async for mode, chunk in graph.astream(

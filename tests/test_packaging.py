@@ -55,3 +55,17 @@ def test_wheel_carries_agents_prompts_and_sample(tmp_path: Path) -> None:
     }
     assert expected <= names
     assert any(n.startswith("safebench/data/sample/images/") and n.endswith(".png") for n in names)
+
+
+async def test_studio_runs_the_evaluation_graph_without_a_context(tmp_path: Path) -> None:
+    """LangGraph Studio invokes module-level graphs with no context: they fall back to the bundled cards."""
+    from graphs.evaluation import graph
+    from safebench.dataset import load_dataset
+    from safebench.resources import sample_dataset_dir
+    from safebench.runner import build_case
+
+    dataset = load_dataset(sample_dataset_dir())
+    item = dataset.items[0]
+    state = await graph.ainvoke({"item": item.model_dump(), "case": build_case(item, dataset)})
+    assert state["response"].startswith("[scripted stand-in]")
+    assert state["verdict"]["status"] == "decided"
