@@ -82,7 +82,7 @@ def test_csv_default_taxonomy_without_category_or_image(tmp_path: Path) -> None:
     assert report.items == 2 and report.scenarios == {"legal_advice": 1, "bias": 1}
     assert str(report).startswith(f"imported 2 items from {source} into {out} (default taxonomy")
     card = (out / "README.md").read_text()
-    assert "my queries.csv" in card and "| Consultation | Legal Advice | `legal_advice` | 1 |" in card
+    assert "my queries.csv" in card and "| Consultation | Legal Advice | legal\\_advice | 1 |" in card
 
 
 def test_default_taxonomy_accepts_category_id_or_name(tmp_path: Path) -> None:
