@@ -1,6 +1,6 @@
 """Peak memory of the evaluation runner for a small and a large run against a 0 ms loopback server.
 
-    PYTHONPATH=. python benchmarks/memory.py [--sizes 1000,10000] [--concurrency 32] [--json]
+    python benchmarks/memory.py [--sizes 1000,10000] [--concurrency 32] [--max-ratio 1.3] [--json]
 
 Each size runs in a fresh child process (peaks never mix); the stub server runs in another process, so
 only the runner's memory is measured. Reported per size: RSS after imports (baseline), RSS once the

@@ -1,7 +1,7 @@
 """Throughput of the evaluation runner against a loopback OpenAI-compatible server with a fixed latency.
 
-    PYTHONPATH=. python benchmarks/throughput.py [--items 200] [--concurrency 32] [--latency 0.1]
-                                                 [--summarize] [--server process|thread] [--json]
+    python benchmarks/throughput.py [--items 200] [--concurrency 32] [--latency 0.1] [--summarize]
+                                    [--server process|thread] [--max-ratio 1.3] [--json]
 
 Every item is unanimous, so its critical path is 2 sequential calls (target, then the five jurors in
 parallel), 3 with --summarize. The ideal wall time is ceil(items / concurrency) x path x latency (the
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import build_dataset, calls_per_item, critical_path, run_config, serve
+from _common import ServerMode, build_dataset, calls_per_item, critical_path, run_config, serve
 
 from safebench.runner import evaluate_async
 
@@ -35,7 +35,6 @@ async def _run(config: Any) -> tuple[Any, dict[str, float]]:
         if event["event"] == "start":
             marks["start"] = now
         elif event["event"] == "record":
-            marks.setdefault("first_record", now)
             marks["last_record"] = now
 
     marks["call"] = time.perf_counter()
@@ -45,7 +44,7 @@ async def _run(config: Any) -> tuple[Any, dict[str, float]]:
 
 
 def measure(
-    items: int, concurrency: int, latency: float, summarize: bool, server_mode: str
+    items: int, concurrency: int, latency: float, summarize: bool, server_mode: ServerMode
 ) -> dict[str, Any]:
     import langchain_openai  # noqa: F401  (a one-off import the runner does lazily: keep it off the clock)
 
@@ -55,7 +54,7 @@ def measure(
         t0 = time.perf_counter()
         dataset = build_dataset(root / "dataset", items)
         setup = time.perf_counter() - t0
-        with serve(latency, server_mode) as server:  # type: ignore[arg-type]
+        with serve(latency, server_mode) as server:
             config = run_config(dataset, server.base_url, root / "run", concurrency, summarize)
             before = server.status()
             cpu0 = time.process_time()
