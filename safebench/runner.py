@@ -125,9 +125,13 @@ class Evaluation:
         # Extra LangChain callback handlers for each item's trace (LangSmith needs none: env vars do it).
         self.callbacks = callbacks or []
         self.run_id = str(uuid.uuid4())
+        self._dataset: Dataset | None = None
 
     def prepare(self) -> Dataset:
-        """Everything that can fail on bad input, before any model call: dataset, models, run dir."""
+        """Everything that can fail on bad input, before any model call: dataset, models, run dir.
+        Done once: the CLI prepares before `run`, and validating a large dataset decodes every image."""
+        if self._dataset is not None:
+            return self._dataset
         dataset = load_dataset(resolve_dataset_dir(self.config.dataset))
         items = dataset.items[: self.config.limit] if self.config.limit else dataset.items
         unsuitable = check_modality(
@@ -136,6 +140,7 @@ class Evaluation:
         if unsuitable:
             raise DatasetUnsuitable(unsuitable, dataset.root, self.config.modality)
         check_models(self.config)
+        self._dataset = dataset
         return dataset
 
     async def run(self) -> RunOutcome:

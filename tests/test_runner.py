@@ -146,3 +146,16 @@ def test_missing_key_and_unreachable_endpoint_stop_before_the_run(
     assert result.exit_code == 2 and "cannot reach http://127.0.0.1:9/v1" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_dataset_is_validated_once_when_the_cli_prepares_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import safebench.runner as runner
+
+    calls: list[str] = []
+    real = runner.load_dataset
+    monkeypatch.setattr(runner, "load_dataset", lambda root: calls.append(str(root)) or real(root))
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "run"), "--limit", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1
