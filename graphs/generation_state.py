@@ -5,7 +5,6 @@ their lenient text readers), the states and tasks (plain JSON-able dicts), and t
 from __future__ import annotations
 
 import asyncio
-import json
 import operator
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from safebench.generation.dedupe import DEFAULT_THRESHOLD
 from safebench.generation.ranking import DEFAULT_WEIGHTS
 from safebench.generation.records import SCORE_AXES
 from safebench.generation.refusal import DEFAULT_MIN_ON_TOPIC, looks_like_refusal
+from safebench.json_extract import json_values, last_json
 from safebench.models import ModelConfig
 from safebench.retry import RetryPolicy
 from safebench.structured import Outcome, ParseError
@@ -48,16 +48,15 @@ class ScoreBatch(BaseModel):
     scores: list[ScoreRow]
 
 
-def load_json(text: str) -> Any:
-    """The first JSON object or array in `text` (models wrap JSON in prose or code fences)."""
-    decoder = json.JSONDecoder()
-    starts = [i for i, ch in enumerate(text) if ch in "{["][:50]
-    for start in starts:
-        try:
-            return decoder.raw_decode(text, start)[0]
-        except json.JSONDecodeError:
-            continue
-    raise ParseError("no JSON object")
+def load_json(text: str, key: str | None = None) -> Any:
+    """The last JSON object in `text` holding `key`, else the last array or object (models wrap JSON in
+    prose or code fences, and echo an example first). The one extractor: safebench.json_extract."""
+    values, _ = json_values(text, arrays=True)
+    for fits in (lambda v: isinstance(v, dict) and key in v, lambda v: isinstance(v, dict | list)):
+        found = [v for v in values if fits(v)]
+        if found:
+            return found[-1]
+    return last_json(text)  # raises ParseError saying why nothing was found
 
 
 class BatchReader:
@@ -70,7 +69,7 @@ class BatchReader:
     def parse(self, text: str) -> QueryBatch:
         self.text, self.refused = text, False
         try:
-            data = load_json(text)
+            data = load_json(text, "queries")
         except ParseError:
             if looks_like_refusal(text):
                 # No "could not be read" re-ask for a refusal: the batch is retried with a varied prompt.
@@ -116,7 +115,7 @@ class ScoreReader:
         self.best.setdefault(cid, {}).setdefault(axis, value)
 
     def parse(self, text: str) -> ScoreBatch:
-        data = load_json(text)
+        data = load_json(text, "scores")
         rows = data.get("scores") if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise ParseError('no "scores" list')

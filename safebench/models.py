@@ -14,6 +14,8 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec: str = Field(min_length=3, pattern=r"^[A-Za-z0-9_\-]+:.+$")
+    # What a target is called in records and metrics: its name in a models file, else the spec.
+    label: str | None = Field(default=None, min_length=1)
     # OpenAI-compatible servers; default to OPENAI_BASE_URL / OPENAI_API_KEY.
     base_url: str | None = None
     api_key: SecretStr | None = None
@@ -25,13 +27,19 @@ class ModelConfig(BaseModel):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     # Whether images/audio are sent to this model when it judges (jurors) - targets always get them.
     multimodal: bool = True
-    # Structured output method for judges; "auto" tries json_schema, then function_calling, then text.
-    output: Literal["auto", "json_schema", "function_calling", "text"] = "auto"
+    # Structured output method for judges; "auto" tries json_schema, json_object, function_calling,
+    # then text, and remembers per model object the first one the server supports.
+    output: Literal["auto", "json_schema", "json_object", "function_calling", "text"] = "auto"
     # Local transformers models.
     device: str = "cpu"
     dtype: str = "auto"
     batch_size: int = Field(default=8, ge=1)
     trust_remote_code: bool = False
+
+    @property
+    def id(self) -> str:
+        """The unique label of a target: `label` if set, else the spec."""
+        return self.label or self.spec
 
     @property
     def provider(self) -> str:

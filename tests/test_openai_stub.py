@@ -10,7 +10,8 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_openai import ChatOpenAI
 
-from safebench.testing import OpenAIStub, default_responder
+from safebench.testing import OpenAIStub, StubHTTPError, default_responder
+from safebench.testing.openai_stub import LLAMA_CPP_JSON_SCHEMA_ERROR
 
 CHAT = {"model": "stub-model", "messages": [{"role": "user", "content": "one two three"}]}
 
@@ -140,3 +141,43 @@ async def test_tool_calls_plain_and_streamed() -> None:
 def test_requires_running_server() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         _ = OpenAIStub().base_url
+
+
+def test_fail_next_with_headers_and_message() -> None:
+    with OpenAIStub() as stub:
+        stub.fail_next(429, 1, headers={"Retry-After": "7"}, message="rate limit reached, slow down")
+        stub.fail_next(500, 1, message=LLAMA_CPP_JSON_SCHEMA_ERROR)
+        stub.fail_next(429, 1, headers={})
+        limited = httpx.post(f"{stub.base_url}/chat/completions", json=CHAT)
+        rejected = httpx.post(f"{stub.base_url}/chat/completions", json=CHAT)
+        bare = httpx.post(f"{stub.base_url}/chat/completions", json=CHAT)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "7")
+    assert limited.json()["error"]["message"] == "rate limit reached, slow down"
+    assert rejected.status_code == 500 and "literal_error" in rejected.json()["error"]["message"]
+    assert bare.status_code == 429 and "Retry-After" not in bare.headers
+
+
+def test_responder_http_error_with_headers() -> None:
+    def busy(request: dict) -> str:
+        raise StubHTTPError(503, "model is loading", headers={"Retry-After": "2"})
+
+    with OpenAIStub(responder=busy) as stub:
+        response = httpx.post(f"{stub.base_url}/chat/completions", json=CHAT)
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+    assert response.json()["error"]["message"] == "model is loading"
+
+
+async def test_finish_reason_plain_and_streamed() -> None:
+    def truncated(request: dict) -> dict:
+        return {"content": "The answer was cut", "finish_reason": "length"}
+
+    with OpenAIStub(responder=truncated) as stub:
+        body = httpx.post(f"{stub.base_url}/chat/completions", json=CHAT).json()
+        model = chat_model(stub)
+        reply = await model.ainvoke("go on")
+        chunks = [c async for c in model.astream("go on")]
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert reply.response_metadata["finish_reason"] == "length"
+    full = sum(chunks[1:], chunks[0])
+    assert full.content == "The answer was cut"
+    assert full.response_metadata["finish_reason"] == "length"

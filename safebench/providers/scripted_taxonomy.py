@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from safebench.generation.taxonomy import MERGE_THRESHOLD, similarity
+from safebench.json_extract import last_json
 from safebench.providers.scripted import LABEL, register_behaviour
 from safebench.taxonomy import default_taxonomy
 
@@ -49,7 +50,7 @@ def _judge_number(system: str) -> int:
 
 def _tagged_json(prompt: str, tag: str) -> Any:
     match = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", prompt, re.S)
-    return json.loads(match.group(1)) if match else None
+    return last_json(match.group(1), arrays=True) if match else None
 
 
 def proposal(number: int) -> dict[str, Any]:

@@ -4,8 +4,12 @@
         ChatOpenAI(model="stub-model", base_url=stub.base_url, api_key="EMPTY", use_responses_api=False)
 
 A responder sees the whole request body and returns a str (the message content) or a dict with
-`content` and/or `tool_calls` ([{"name": ..., "arguments": {...}}]). Each connection gets its own
-thread, so concurrent calls overlap their `latency` instead of queueing behind each other.
+`content` and/or `tool_calls` ([{"name": ..., "arguments": {...}}]) and optionally `finish_reason`
+("length", "content_filter", ...; default "tool_calls" when there are tool calls, else "stop").
+It may raise `StubHTTPError(status, message, headers=...)` to play a server that rejects the request;
+`fail_next(status, times, headers=..., message=...)` injects failures ahead of the responder.
+Each connection gets its own thread, so concurrent calls overlap their `latency` instead of queueing
+behind each other.
 """
 
 from __future__ import annotations
@@ -72,12 +76,25 @@ def structured_responder(payload: dict[str, Any], text: str | None = None) -> Re
     return respond
 
 
-class StubHTTPError(Exception):
-    """Raise from a responder to answer with an HTTP error (e.g. 400 for an unsupported feature)."""
+# What llama-cpp-python 0.3.x answers (HTTP 500) to `response_format: {"type": "json_schema"}`.
+LLAMA_CPP_JSON_SCHEMA_ERROR = (
+    "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+    "  Input should be 'text' or 'json_object' [type=literal_error, input_value='json_schema', "
+    "input_type=str]\n    For further information visit https://errors.pydantic.dev/2.11/v/literal_error"
+)
 
-    def __init__(self, status: int, message: str) -> None:
+
+class StubHTTPError(Exception):
+    """Raise from a responder to answer with an HTTP error (e.g. 400 for an unsupported feature).
+
+    `message` becomes the OpenAI-style error body's `error.message`; `headers` are sent as given
+    (e.g. {"Retry-After": "1"})."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
 
 
 class OpenAIStub:
@@ -98,7 +115,7 @@ class OpenAIStub:
         self.models = list(models)
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
-        self._failures: deque[int] = deque()
+        self._failures: deque[StubHTTPError] = deque()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -115,10 +132,23 @@ class OpenAIStub:
         with self._lock:
             return list(self._requests)
 
-    def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next `times` chat completion requests with HTTP `status` (429 adds Retry-After: 0)."""
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        headers: dict[str, str] | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next `times` chat completion requests with HTTP `status`.
+
+        `headers` are sent with each failure (without them, a 429 carries Retry-After: 0);
+        `message` replaces the default error message ("stub injected HTTP <status>")."""
+        if headers is None:
+            headers = {"Retry-After": "0"} if status == 429 else {}
+        failure = StubHTTPError(status, message or f"stub injected HTTP {status}", headers)
         with self._lock:
-            self._failures.extend([status] * times)
+            self._failures.extend([failure] * times)
 
     def start(self) -> OpenAIStub:
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -154,8 +184,8 @@ class OpenAIStub:
         self.close()
 
     # Called from handler threads.
-    def _record(self, body: dict[str, Any]) -> int | None:
-        """Store a request; return the injected failure status it must get, if any."""
+    def _record(self, body: dict[str, Any]) -> StubHTTPError | None:
+        """Store a request; return the injected failure it must get, if any."""
         with self._lock:
             self._requests.append(body)
             return self._failures.popleft() if self._failures else None
@@ -233,14 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
         if stub.latency:
             time.sleep(stub.latency)
         if failure is not None:
-            headers = {"Retry-After": "0"} if failure == 429 else {}
-            self._send_json(failure, _error(f"stub injected HTTP {failure}", "stub_error"), headers)
+            self._send_json(failure.status, _error(failure.message, "stub_error"), failure.headers)
             return
         try:
             reply = stub.responder(body)
             completion = _completion(body, reply)
         except StubHTTPError as exc:  # the responder plays a server that rejects this request
-            self._send_json(exc.status, _error(str(exc), "invalid_request_error"))
+            kind = "server_error" if exc.status >= 500 else "invalid_request_error"
+            self._send_json(exc.status, _error(exc.message, kind), exc.headers)
             return
         except Exception as exc:  # a broken responder must show up in the client, not hang it
             self._send_json(
@@ -314,14 +344,13 @@ def _completion(request: dict[str, Any], reply: str | dict[str, Any]) -> dict[st
     completion = count_tokens(message["content"] or "") + sum(
         count_tokens(c["function"]["arguments"]) for c in tool_calls
     )
+    finish = spec.get("finish_reason") or ("tool_calls" if tool_calls else "stop")
     return {
         "id": f"chatcmpl-stub-{n}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "stub-model"),
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
