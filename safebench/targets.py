@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableConfig
 
 from safebench.config import Modality
 from safebench.models import ModelConfig
-from safebench.providers.registry import create_chat_model, get_provider
+from safebench.providers.pool import ModelPool, default_pool
 from safebench.schema import AudioRef, Item
 
 # Sent with the recording in the audio-only modality. Given a clip and no text, several audio-language
@@ -28,6 +28,11 @@ class Target(ABC):
     @property
     def spec(self) -> str:
         return self.config.spec
+
+    @property
+    def label(self) -> str:
+        """The target's unique name in records and metrics (its models-file name, else its spec)."""
+        return self.config.id
 
     @abstractmethod
     async def respond(self, item: Item, messages: list[BaseMessage], config: RunnableConfig) -> AIMessage:
@@ -45,11 +50,10 @@ class ChatTarget(Target):
         return reply
 
 
-def create_target(config: ModelConfig) -> Target:
-    provider = get_provider(config)
-    if provider.target is not None:
-        return provider.target(config)
-    return ChatTarget(config, create_chat_model(config))
+def create_target(config: ModelConfig, pool: ModelPool | None = None) -> Target:
+    """The target of `config` from `pool` (default: the process-wide pool): a target on the same model
+    config as a juror shares its chat model, client and rate limiter."""
+    return (pool if pool is not None else default_pool()).target(config)
 
 
 def image_block(path: Path) -> dict[str, str]:
@@ -106,4 +110,5 @@ def target_messages(
         # The image-paired variant refers to the image instead of naming the subject, when there is one.
         text = item.image_text or item.text
         return [HumanMessage(content=[{"type": "text", "text": text}, image_block(dataset_dir / item.image)])]
-    return [HumanMessage(content=[{"type": "text", "text": item.text}])]
+    # Text alone is a plain string: several servers' chat templates (llama.cpp's) reject lists of parts.
+    return [HumanMessage(content=item.text)]

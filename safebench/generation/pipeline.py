@@ -22,7 +22,8 @@ from safebench.generation.card import generation_card
 from safebench.generation.records import GeneratedQuery, IllustratedQuery
 from safebench.llm_cache import SQLiteLLMCache
 from safebench.models import ModelConfig
-from safebench.providers.registry import create_chat_model, preflight
+from safebench.providers.pool import ModelPool, model_key
+from safebench.providers.registry import preflight
 from safebench.resources import default_taxonomy_path
 from safebench.schema import AudioRef, Item, Taxonomy
 
@@ -135,13 +136,11 @@ class Generation:
         return forward
 
     def _models(self, cache: SQLiteLLMCache) -> dict[str, BaseChatModel]:
-        models: dict[str, BaseChatModel] = {}
-        for config in self.config.all_models():
-            if config.spec not in models:
-                model = create_chat_model(config)
-                model.cache = cache
-                models[config.spec] = model
-        return models
+        # This run's own pool: the cache goes on its model objects only, and agents on one model config
+        # share one object (one client, one rate limiter). Keyed by model_key, which make_agent looks up
+        # first: two configs of one spec (say, two base_urls) stay two models.
+        pool = ModelPool(cache=cache)
+        return {model_key(config): pool.chat(config) for config in self.config.all_models()}
 
     async def run(self) -> GenerateOutcome:
         from graphs.generation import generate_queries

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from safebench.providers.pool import ModelPool, default_pool, model_key
 from safebench.providers.registry import (
     ModelSpecError,
     Provider,
@@ -13,10 +14,13 @@ from safebench.providers.registry import (
 )
 
 __all__ = [
+    "ModelPool",
     "ModelSpecError",
     "Provider",
     "create_chat_model",
+    "default_pool",
     "get_provider",
+    "model_key",
     "preflight",
     "providers",
     "register_provider",

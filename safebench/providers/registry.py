@@ -65,6 +65,8 @@ def preflight(config: ModelConfig) -> None:
 
 
 def create_chat_model(config: ModelConfig) -> BaseChatModel:
+    """A new model object with its own client and rate limiter. Runs share one per config through
+    `safebench.providers.pool.ModelPool` instead, so that limits and batching are per model."""
     provider = get_provider(config)
     if provider.chat is None:
         raise ModelSpecError(f"{config.spec!r} can only be a target, not a juror or foreperson")
