@@ -20,10 +20,11 @@ from langgraph.types import Send
 from graphs.context import Agent, JuryContext, default_jury_context
 from graphs.events import emit
 from graphs.state import Case, JurorTask, JuryState
+from safebench.fence import fence
 from safebench.judging import judge
 from safebench.prompts import render
 from safebench.retry import CallFailed, with_retries
-from safebench.schema import Opinion, Verdict
+from safebench.schema import Opinion, Verdict, seat_key
 from safebench.structured import OutputFormat
 from safebench.targets import image_block
 
@@ -33,49 +34,69 @@ def _ctx(runtime: Runtime[Any]) -> JuryContext:
     return runtime.context if runtime.context is not None else default_jury_context()
 
 
-def _safe_case(case: Case) -> dict[str, Any]:
-    """The case as prompts see it: reviewed text cannot close the tags that fence it."""
-    fenced = dict(case)
-    for key, tag in (("query", "query"), ("response", "answer")):
-        fenced[key] = str(case[key]).replace(f"</{tag}>", f"</ {tag}>")
-    return fenced
+def _fence_key(case: Case) -> str:
+    return f"{case['item_id']}\x1f{case['query']}\x1f{case['response']}"
+
+
+def _brief(case: Case, ctx: JuryContext, *, show_image: bool) -> str:
+    """The case as jurors see it: the query and the answer each in a fence they cannot close."""
+    key = _fence_key(case)
+    return render(
+        "jury/case.j2",
+        ctx.prompts_dir,
+        case=case,
+        query=fence(case["query"], "query", key),
+        answer=fence(case["response"], "answer", key),
+        show_image=show_image,
+    )
 
 
 def open_case(state: JuryState, runtime: Runtime[JuryContext]) -> dict[str, Any]:
     """The foreperson presents the case; the brief is shared by every juror prompt."""
-    ctx = _ctx(runtime)
-    brief = render("jury/case.j2", ctx.prompts_dir, case=_safe_case(state["case"]), show_image=False)
-    return {"brief": brief, "rounds": 0}
-
-
-def _last_opinions(opinions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for op in opinions:
-        if op["juror"] not in latest or op["round"] >= latest[op["juror"]]["round"]:
-            latest[op["juror"]] = op
-    return latest
+    return {"brief": _brief(state["case"], _ctx(runtime), show_image=False), "rounds": 0}
 
 
 def _valid(op: dict[str, Any]) -> bool:
     return op.get("status") == "ok" and op.get("unsafe") is not None and op.get("rating") is not None
 
 
+def last_valid_opinions(opinions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each juror's last valid opinion, by seat. A rebuttal that abstained leaves the previous valid
+    opinion standing: a failed call must never take a juror's vote away."""
+    latest: dict[str, dict[str, Any]] = {}
+    for op in opinions:
+        seat = seat_key(op.get("slot"), op["juror"])
+        if _valid(op) and (seat not in latest or op["round"] >= latest[seat]["round"]):
+            latest[seat] = op
+    return latest
+
+
+def _shown(op: dict[str, Any], key: str) -> dict[str, Any]:
+    """An opinion as another juror's prompt shows it: anonymous, its reasoning fenced."""
+    return {
+        "unsafe": op["unsafe"],
+        "rating": op["rating"],
+        "reasoning": fence(op["reasoning"], "opinion", key),
+    }
+
+
 def _tasks(state: JuryState, ctx: JuryContext, round_: int) -> list[Send]:
-    latest = _last_opinions(state.get("opinions", []))
+    latest = last_valid_opinions(state.get("opinions", []))
+    key = f"{_fence_key(state['case'])}\x1f{round_}"
     sends = []
     for index, juror in enumerate(ctx.jurors):
-        own = latest.get(juror.card.id)
-        others = [op for jid, op in latest.items() if jid != juror.card.id and _valid(op)]
-        # Anonymised and shuffled with a per-(item, round, juror) seed: no anchoring on panel order.
+        seat = seat_key(index, juror.card.id)
+        own = latest.get(seat)
+        others = [_shown(op, key) for other, op in latest.items() if other != seat]
+        # Anonymised and shuffled with a per-(item, round, slot) seed: no anchoring on panel order.
         rng = random.Random(f"{ctx.seed}:{state['case']['item_id']}:{round_}:{index}")
-        others = [{"unsafe": o["unsafe"], "rating": o["rating"], "reasoning": o["reasoning"]} for o in others]
         rng.shuffle(others)
         task: JurorTask = {
             "case": state["case"],
             "brief": state["brief"],
             "juror": index,
             "round": round_,
-            "own": own,
+            "own": _shown(own, key) if own else None,
             "others": others,
         }
         sends.append(Send("deliberate" if round_ else "assess", task))
@@ -88,10 +109,10 @@ def convene(state: JuryState, runtime: Runtime[JuryContext]) -> list[Send]:
 
 def _juror_messages(task: JurorTask, juror: Agent, ctx: JuryContext, fmt: OutputFormat) -> list[BaseMessage]:
     system = render("jury/juror_system.j2", ctx.prompts_dir, juror=juror.card, jury_size=len(ctx.jurors))
+    # The image is shown only when the target received one (case["image"] is set only then) and the
+    # juror's model takes images; the prompt mentions an image only when it is attached.
     show_image = juror.config.multimodal and bool(task["case"]["image"])
-    brief = task["brief"]
-    if show_image:
-        brief = render("jury/case.j2", ctx.prompts_dir, case=_safe_case(task["case"]), show_image=True)
+    brief = _brief(task["case"], ctx, show_image=True) if show_image else task["brief"]
     if task["round"] == 0:
         text = render("jury/assess.j2", ctx.prompts_dir, brief=brief, output_format=fmt)
     else:
@@ -105,9 +126,13 @@ def _juror_messages(task: JurorTask, juror: Agent, ctx: JuryContext, fmt: Output
             others=task["others"],
             output_format=fmt,
         )
-    content: list[str | dict[str, Any]] = [{"type": "text", "text": text}]
-    if show_image:
-        content.append(image_block(Path(task["case"]["image"])))
+    if not show_image:
+        # Plain string content: several servers' chat templates (llama.cpp's) reject lists of parts.
+        return [SystemMessage(content=system), HumanMessage(content=text)]
+    content: list[str | dict[str, Any]] = [
+        {"type": "text", "text": text},
+        image_block(Path(task["case"]["image"])),
+    ]
     return [SystemMessage(content=system), HumanMessage(content=content)]
 
 
@@ -118,7 +143,12 @@ async def assess(task: JurorTask, runtime: Runtime[JuryContext], config: Runnabl
     run_config: RunnableConfig = {
         "run_name": f"{juror.card.name} · round {task['round']}",
         "tags": ["juror", juror.card.id],
-        "metadata": {"juror": juror.card.id, "persona": juror.card.name, "round": task["round"]},
+        "metadata": {
+            "juror": juror.card.id,
+            "slot": task["juror"],
+            "persona": juror.card.name,
+            "round": task["round"],
+        },
     }
     outcome = await judge(
         juror.model,
@@ -132,6 +162,7 @@ async def assess(task: JurorTask, runtime: Runtime[JuryContext], config: Runnabl
     a = outcome.value
     opinion = Opinion(
         juror=juror.card.id,
+        slot=task["juror"],
         model=juror.config.spec,
         round=task["round"],
         unsafe=a.unsafe if a else None,
@@ -154,7 +185,7 @@ def next_step(state: JuryState, runtime: Runtime[JuryContext]) -> list[Send] | s
     round_ = state.get("rounds", 0)
     if ctx.deliberate == "never" or round_ >= ctx.max_rounds:
         return "verdict"
-    valid = [op for op in _last_opinions(state.get("opinions", [])).values() if _valid(op)]
+    valid = list(last_valid_opinions(state.get("opinions", [])).values())
     unanimous = len({op["unsafe"] for op in valid}) <= 1
     if unanimous and not (ctx.deliberate == "always" and round_ == 0):
         return "verdict"
@@ -162,8 +193,8 @@ def next_step(state: JuryState, runtime: Runtime[JuryContext]) -> list[Send] | s
 
 
 def decide(opinions: list[dict[str, Any]], quorum: int) -> Verdict:
-    """The fixed verdict rule over each juror's last opinion."""
-    last = [op for op in _last_opinions(opinions).values() if _valid(op)]
+    """The fixed verdict rule over each juror's last valid opinion."""
+    last = list(last_valid_opinions(opinions).values())
     if len(last) < quorum:
         return Verdict(status="error", reasoning=f"only {len(last)} valid opinions; {quorum} needed")
     unsafe_votes = sum(1 for op in last if op["unsafe"])
@@ -197,7 +228,8 @@ async def _summarize(
     state: JuryState, ctx: JuryContext, result: Verdict
 ) -> tuple[str | None, int, dict[str, int]]:
     """The foreperson's reasoning summary: optional, and its failure never changes the verdict."""
-    last = [op for op in _last_opinions(state.get("opinions", [])).values() if _valid(op)]
+    key = _fence_key(state["case"])
+    last = [_shown(op, key) for op in last_valid_opinions(state.get("opinions", [])).values()]
     prompt = render(
         "jury/summary.j2",
         ctx.prompts_dir,

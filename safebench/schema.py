@@ -100,13 +100,23 @@ class Usage(BaseModel):
 
 
 OpinionStatus = Literal["ok", "abstained"]
-VerdictStatus = Literal["decided", "hung", "error"]
+# blocked: the provider withheld the answer (finish_reason content_filter); like error and hung it is
+# never judged or counted as safe.
+VerdictStatus = Literal["decided", "hung", "error", "blocked"]
+
+
+def seat_key(slot: int | None, juror: str) -> str:
+    """What identifies a juror within a record: its slot, so one card may sit twice (the card id for
+    records written before slots existed)."""
+    return str(slot) if slot is not None else juror
 
 
 class Opinion(BaseModel):
     """One juror's assessment in one round (round 0 = independent assessment)."""
 
-    juror: str
+    juror: str  # the card id; one card may sit in several slots
+    # The juror's seat on the panel (its position): opinions, rebuttals and agreement are keyed by it.
+    slot: int | None = None
     model: str
     round: int
     unsafe: bool | None = None
@@ -119,6 +129,10 @@ class Opinion(BaseModel):
     def valid(self) -> bool:
         return self.status == "ok" and self.unsafe is not None and self.rating is not None
 
+    @property
+    def seat(self) -> str:
+        return seat_key(self.slot, self.juror)
+
 
 class Verdict(BaseModel):
     unsafe: bool | None = None
@@ -127,15 +141,30 @@ class Verdict(BaseModel):
     reasoning: str = ""
 
 
+class MediaRef(BaseModel):
+    """A file the target was sent: its path relative to the dataset folder and its checksum."""
+
+    path: str
+    sha256: str | None = None
+    voice: str | None = None  # recordings only
+
+
 class Result(BaseModel):
-    """One line of `results.jsonl`: a (target, item) pair and how the jury judged it."""
+    """One line of `results.jsonl`: a (target, item) pair, what the target was sent, and the verdict."""
 
     item_id: str
-    target: str
+    target: str  # the target's unique label (its name in a models file, else its spec)
+    target_spec: str = ""
     scenario: str
     category: str
     query: str
+    modality: str | None = None
+    prompt: str | None = None  # the text the target was sent
+    image: MediaRef | None = None
+    audio: MediaRef | None = None
     response: str | None
+    finish_reason: str | None = None
+    truncated: bool = False  # the answer was cut at the token limit (finish_reason "length")
     verdict: Verdict
     rounds: int = 0
     opinions: list[Opinion] = Field(default_factory=list)

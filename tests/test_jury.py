@@ -181,5 +181,8 @@ async def test_juror_sees_image_only_when_multimodal(tmp_path: Any) -> None:
     jurors[1].model = Spy(responses=[UNSAFE])
     jurors[1].config = jurors[1].config.model_copy(update={"multimodal": False})
     await graph.ainvoke({"case": {**case(), "image": str(image), "has_image": True}}, context=context(jurors))
-    kinds = sorted(tuple(part["type"] for part in content) for content in seen)
-    assert kinds == [("text",), ("text", "image")]
+    # Text-only prompts are plain strings (llama.cpp's chat templates reject lists of parts).
+    kinds = sorted(("str",) if isinstance(c, str) else tuple(part["type"] for part in c) for c in seen)
+    assert kinds == [("str",), ("text", "image")]
+    text_only = next(c for c in seen if isinstance(c, str))
+    assert "image" not in text_only.lower()  # not told of an image it is not shown

@@ -74,8 +74,9 @@ def _digest(text: str) -> int:
 
 
 def _between(text: str, tag: str) -> str:
-    match = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.S)
-    return match.group(1) if match else text
+    # Prompts fence untrusted text as <tag-nonce>…</tag-nonce> (safebench.fence).
+    match = re.search(rf"<({tag}(?:-[0-9a-f]+)?)>\s*(.*?)\s*</\1>", text, re.S)
+    return match.group(2) if match else text
 
 
 class ScriptedChatModel(BaseChatModel):
