@@ -54,5 +54,8 @@ class EvaluationState(JuryState, total=False):
 
     item: dict[str, Any]
     target: str
+    prompt: str  # the text the target was sent
     response: str | None
+    finish_reason: str | None
+    truncated: bool
     error: str | None

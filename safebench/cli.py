@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,7 @@ from safebench.dataset.validate import DatasetUnsuitable
 from safebench.models import ModelConfig
 from safebench.providers.registry import ModelSpecError
 from safebench.report import summary_table
+from safebench.run_setup import CONFIG_FILE, resume_config, saved_config
 from safebench.store import RunConflict
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Safety evaluation of multimodal LLMs.")
@@ -40,22 +41,54 @@ def _load_models(path: Path | None) -> dict[str, ModelConfig]:
 
 
 def _model(spec: str, named: dict[str, ModelConfig]) -> ModelConfig:
-    return named[spec] if spec in named else ModelConfig(spec=spec)
+    """A named model (labelled by its name, so two names with one spec stay two targets), or a spec."""
+    if spec in named:
+        model = named[spec]
+        return model if model.label else model.model_copy(update={"label": spec})
+    return ModelConfig(spec=spec)
 
 
-def _jury(jury: str | None, named: dict[str, ModelConfig]) -> JuryConfig:
-    if jury is None:
-        return JuryConfig()
+def _jury(jury: str, named: dict[str, ModelConfig]) -> JuryConfig:
     path = Path(jury)
     if path.suffix in {".yaml", ".yml"} or path.is_file():
         return load_yaml_model(path, JuryConfig)
     return JuryConfig(model=_model(jury, named))
 
 
+def _given(out: Path, resume: bool, named: dict[str, ModelConfig], options: dict[str, Any]) -> dict[str, Any]:
+    """The RunConfig fields set on the command line (None means "not given")."""
+    given = {k: v for k, v in options.items() if v is not None and k in RunConfig.model_fields}
+    if options["target"]:
+        given["targets"] = [_model(t, named) for t in options["target"]]
+    if options["max_attempts"] is not None:
+        given["retry"] = RetrySettings(max_attempts=options["max_attempts"])
+    jury, max_rounds = options["jury"], options["max_rounds"]
+    if jury is not None or max_rounds is not None:
+        if jury is not None:
+            config = _jury(jury, named)
+        elif resume and (out / CONFIG_FILE).is_file():
+            config = saved_config(out).jury  # --max-rounds alone changes the saved jury
+        else:
+            config = JuryConfig()
+        given["jury"] = config if max_rounds is None else config.model_copy(update={"max_rounds": max_rounds})
+    return given
+
+
+def _run_config(out: Path, resume: bool, given: dict[str, Any]) -> RunConfig:
+    """A new run from the options or, with --resume, the run saved in `out`: options need not be
+    retyped, and one that differs from the saved run is named."""
+    if resume and (out / CONFIG_FILE).is_file():
+        return resume_config(out, given)
+    given.setdefault("targets", [ModelConfig(spec=OFFLINE_TARGET)])
+    return RunConfig(out=out, **given)
+
+
 @app.command()
 def evaluate(
     out: Annotated[Path, typer.Option("--out", help="run directory (results, metrics, store)")],
-    dataset: Annotated[str, typer.Option(help="dataset folder, or 'sample' for the bundled one")] = "sample",
+    dataset: Annotated[
+        str | None, typer.Option(help="dataset folder, or 'sample' for the bundled one [default: sample]")
+    ] = None,
     target: Annotated[list[str] | None, typer.Option(help="target model spec; repeat for several")] = None,
     jury: Annotated[
         str | None, typer.Option(help="one model spec for all jurors, or a jury YAML file")
@@ -63,73 +96,74 @@ def evaluate(
     models: Annotated[
         Path | None, typer.Option(help="YAML of named model settings (base_url, key env, ...)")
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="items judged at once")] = 8,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="items judged at once [default: 8]")] = None,
     max_rounds: Annotated[int | None, typer.Option(min=0, help="rebuttal rounds at most")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     modality: Annotated[
-        str, typer.Option(help="what the target gets: text, image, audio (the recording) or audio+text")
-    ] = "image",
+        str | None,
+        typer.Option(help="what the target gets: text, image, audio or audio+text [default: image]"),
+    ] = None,
     voice: Annotated[
-        str, typer.Option(help="which recording audio modalities play: male or female")
-    ] = "female",
+        str | None,
+        typer.Option(help="which recording audio modalities play: male or female [default: female]"),
+    ] = None,
     max_attempts: Annotated[
-        int, typer.Option(min=1, help="attempts per model call (retries on 429/5xx)")
-    ] = 4,
-    resume: Annotated[bool, typer.Option("--resume", help="finish an interrupted run in --out")] = False,
+        int | None, typer.Option(min=1, help="attempts per model call (retries on 429/5xx) [default: 4]")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="finish the run in --out with its saved settings")
+    ] = False,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="resume, rerunning exactly the records that are errors")
+    ] = False,
+    allow_errors: Annotated[
+        bool, typer.Option("--allow-errors", help="exit 0 even when some records are errors")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress or table; for scripts")] = False,
 ) -> None:
-    """Have target models answer a dataset and a jury judge every answer."""
+    """Have target models answer a dataset and a jury judge every answer.
+
+    Exit status: 0 when no record is an error, 3 when some are (0 with --allow-errors), 2 on bad input.
+    """
     console = Console(quiet=quiet)
+    resume = resume or retry_errors
+    options = {
+        "dataset": dataset,
+        "target": target,
+        "jury": jury,
+        "concurrency": concurrency,
+        "max_rounds": max_rounds,
+        "limit": limit,
+        "modality": modality,
+        "voice": voice,
+        "max_attempts": max_attempts,
+    }
     try:
-        named = _load_models(models)
-        jury_config = _jury(jury, named)
-        if max_rounds is not None:
-            jury_config = jury_config.model_copy(update={"max_rounds": max_rounds})
-        config = RunConfig(
-            dataset=dataset,
-            targets=[_model(t, named) for t in (target or [OFFLINE_TARGET])],
-            jury=jury_config,
-            out=out,
-            concurrency=concurrency,
-            limit=limit,
-            modality=modality,  # type: ignore[arg-type]
-            voice=voice,
-            retry=RetrySettings(max_attempts=max_attempts),
-        )
+        config = _run_config(out, resume, _given(out, resume, _load_models(models), options))
     except (ConfigError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_one_line(exc)) from None
 
     from safebench.progress import RunDisplay
     from safebench.runner import Evaluation
 
-    evaluation = Evaluation(config, resume=resume)
+    evaluation = Evaluation(config, resume=resume, retry_errors=retry_errors, argv=sys.argv)
     try:
         dataset_obj = evaluation.prepare()
     except DatasetUnsuitable as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise _fail(
-            f"dataset {dataset} cannot be evaluated with --modality {modality} --voice {voice}: "
-            f"{len(exc.problems)} problem(s); nothing was started"
+            f"dataset {config.dataset} cannot be evaluated with --modality {config.modality} "
+            f"--voice {config.voice}: {len(exc.problems)} problem(s); nothing was started"
         ) from None
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise _fail(
-            f"dataset {dataset} is invalid: {len(exc.problems)} problem(s); nothing was started"
+            f"dataset {config.dataset} is invalid: {len(exc.problems)} problem(s); nothing was started"
         ) from None
     except (ModelSpecError, ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
 
-    offline = all(m.provider == "scripted" for m in _specs(config))
-    console.print(
-        f"[bold]safebench[/] · dataset {escape(str(dataset_obj.root))} ({len(dataset_obj.items)} items) · "
-        f"targets {escape(', '.join(t.spec for t in config.targets))} · out {escape(str(out))}",
-        highlight=False,
-    )
-    if offline:
-        console.print(
-            "[yellow]Offline run on scripted stand-ins (not language models): it shows the pipeline, "
-            "not any model's safety. Pass --target and --jury to evaluate real models.[/]"
-        )
+    _header(console, evaluation, dataset_obj)
     display = RunDisplay(console)
     evaluation.on_event = display
     try:
@@ -137,16 +171,60 @@ def evaluate(
             outcome = asyncio.run(evaluation.run())
     except RunConflict as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: finished records are saved; resume with: safebench evaluate --resume --out {out}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     console.print(summary_table(outcome.metrics, outcome.dataset.taxonomy))
     console.print(
-        f"{outcome.records} records · {escape(str(out))}/results.jsonl · metrics.json", highlight=False
+        f"{outcome.records} records · {escape(str(out))}/results.jsonl · metrics.json · run.json",
+        highlight=False,
     )
+    if outcome.errors and not allow_errors:
+        err.print(
+            f"{outcome.errors} record(s) are errors (never counted as safe); rerun exactly those with: "
+            f"safebench evaluate --retry-errors --out {out}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
 
 
-def _specs(config: RunConfig) -> list[ModelConfig]:
-    from safebench.runner import all_models
+def _header(console: Console, evaluation: Any, dataset: Any) -> None:
+    config = evaluation.config
+    console.print(
+        f"[bold]safebench[/] · dataset {escape(str(dataset.root))} ({len(dataset.items)} items) · "
+        f"targets {escape(', '.join(t.id for t in config.targets))} · out {escape(str(config.out))}",
+        highlight=False,
+    )
+    stand_ins = evaluation.resolved.stand_ins
+    if stand_ins and all(m.provider == "scripted" for m in evaluation.resolved.models):
+        console.print(
+            "[yellow]Offline run on scripted stand-ins (not language models): it shows the pipeline, "
+            "not any model's safety. Pass --target and --jury to evaluate real models.[/]"
+        )
+    elif stand_ins:
+        console.print(
+            "[yellow]Scripted stand-ins (not language models) in this run: "
+            f"{escape('; '.join(stand_ins))}[/]",
+            highlight=False,
+        )
 
-    return all_models(config)
+
+def _one_line(exc: Exception) -> str:
+    """A pydantic error as one line naming the field; other errors as they are."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+    return str(exc)
 
 
 @app.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from safebench.models import ModelConfig
 from safebench.retry import RetryPolicy
@@ -80,6 +80,19 @@ class RunConfig(BaseModel):
     @classmethod
     def _coerce_targets(cls, value: Any) -> Any:
         return [_as_model(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> RunConfig:
+        # Records, checkpoints and metrics are keyed by the label: two targets under one label would
+        # overwrite each other. Two names with one spec are two targets.
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.id in seen:
+                raise ValueError(
+                    f"target {target.id!r} is given twice; give each target its own name in a models file"
+                )
+            seen.add(target.id)
+        return self
 
     def public_dict(self) -> dict[str, Any]:
         """The config as saved: secrets replaced (ModelConfig serialises api_key as "***")."""

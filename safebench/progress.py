@@ -34,7 +34,7 @@ class RunDisplay:
             console=console,
         )
         self.task = self.progress.add_task("items", total=None, rate="", status="")
-        self.unsafe = self.decided = self.hung = self.error = 0
+        self.unsafe = self.decided = self.hung = self.error = self.blocked = 0
         self.live = Live(Group(self.progress), console=console, refresh_per_second=4, transient=False)
 
     def __enter__(self) -> RunDisplay:
@@ -55,12 +55,14 @@ class RunDisplay:
                 self.unsafe += bool(verdict.unsafe)
             elif verdict.status == "hung":
                 self.hung += 1
+            elif verdict.status == "blocked":
+                self.blocked += 1
             else:
                 self.error += 1
             self.progress.advance(self.task)
             task = self.progress.tasks[0]
             speed = task.speed or 0.0
             status = f"unsafe {self.unsafe}/{self.decided}"
-            if self.hung or self.error:
-                status += f" · hung {self.hung} · error {self.error}"
+            if self.hung or self.error or self.blocked:
+                status += f" · hung {self.hung} · error {self.error} · blocked {self.blocked}"
             self.progress.update(self.task, rate=f"{speed:.1f} it/s", status=escape(status))

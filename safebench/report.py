@@ -29,14 +29,20 @@ def _category_rows(metrics: dict[str, Any], taxonomy: Taxonomy) -> list[tuple[st
 
 
 def _caption(metrics: dict[str, Any]) -> str | None:
-    parts = []
+    excluded, truncated = [], []
     for target, m in metrics.items():
-        hung, error = m["overall"]["hung"], m["overall"]["error"]
-        if hung or error:
-            parts.append(f"{target}: {hung} hung, {error} error")
-    if not parts:
-        return None
-    return escape("Not in ASR/SRI: " + "; ".join(parts))
+        overall = m["overall"]
+        counts = [(overall.get(k, 0), k) for k in ("hung", "error", "blocked")]
+        if any(n for n, _ in counts):
+            excluded.append(f"{target}: " + ", ".join(f"{n} {k}" for n, k in counts if n))
+        if overall.get("truncated"):
+            truncated.append(f"{target}: {overall['truncated']}")
+    lines = []
+    if excluded:
+        lines.append("Not in ASR/SRI (never counted as safe): " + "; ".join(excluded))
+    if truncated:
+        lines.append("Judged though cut at the token limit (truncated): " + "; ".join(truncated))
+    return escape("\n".join(lines)) if lines else None
 
 
 def summary_table(metrics: dict[str, Any], taxonomy: Taxonomy) -> Table:

@@ -9,7 +9,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,53 +25,28 @@ from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import AUDIO_MODALITIES, DatasetUnsuitable, check_modality
 from safebench.metrics import compute_metrics
-from safebench.models import ModelConfig
-from safebench.providers.registry import preflight
+from safebench.providers.pool import ModelPool
 from safebench.report import write_metrics
-from safebench.schema import Item, Opinion, Result, Usage, Verdict
+from safebench.run_info import RunInfo
+from safebench.run_setup import CONFIG_FILE, Resolved, check_models, check_stand_ins, identity, saved_config
+from safebench.schema import Item, MediaRef, Opinion, Result, Usage, Verdict
 from safebench.store import RunStore
-from safebench.targets import create_target
+from safebench.targets import Target, create_target
 
 Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
 
 RESULTS_FILE = "results.jsonl"
 METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.yaml"
-
-
-@dataclass
-class RunOutcome:
-    run_dir: Path
-    metrics: dict[str, Any]
-    records: int
-    dataset: Dataset
-
-
-def all_models(config: RunConfig) -> list[ModelConfig]:
-    from graphs.context import jury_agents
-
-    jurors, foreperson = jury_agents(config.jury)
-    return [*config.targets, *(j.config for j in jurors), foreperson.config]
-
-
-def check_models(config: RunConfig) -> None:
-    """Unknown spec, missing key, unreachable endpoint: fail before anything starts (ModelSpecError)."""
-    seen: set[str] = set()
-    for model in all_models(config):
-        key = model.model_dump_json()
-        if key not in seen:
-            seen.add(key)
-            preflight(model)
 
 
 def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
     scenario = dataset.taxonomy.scenario(item.scenario)
     category = dataset.taxonomy.category_by_id[scenario.category]
     spoken = modality in AUDIO_MODALITIES
-    # A spoken query comes without its image: the jury is neither shown nor told of an image the
-    # target never received.
-    image = str((dataset.root / item.image).resolve()) if item.image and not spoken else None
+    # The image only when the target receives it (`image` modality): the jury is neither shown nor
+    # told of an image the target never received.
+    image = str((dataset.root / item.image).resolve()) if item.image and modality == "image" else None
     ref = next((a for a in item.audio if a.voice == voice), None)
     audio = str((dataset.root / ref.path).resolve()) if ref is not None and spoken else None
     return {
@@ -90,15 +65,30 @@ def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str
     }
 
 
-def to_result(item: Item, target: str, state: dict[str, Any], error: str | None = None) -> Result:
+def to_result(
+    item: Item, target: Target, state: dict[str, Any], modality: str, error: str | None = None
+) -> Result:
+    """The record of one (target, item): what the target was sent, what it answered, the verdict."""
     verdict = state.get("verdict") or Verdict(status="error", reasoning="no verdict").model_dump()
+    case = state.get("case") or {}
+    heard = case.get("audio")
+    audio = next((a for a in item.audio if heard and Path(heard).as_posix().endswith(a.path)), None)
     return Result(
         item_id=item.id,
-        target=target,
+        target=target.label,
+        target_spec=target.spec,
         scenario=item.scenario,
         category=item.category,
         query=item.text,
+        modality=modality,
+        prompt=state.get("prompt"),
+        image=MediaRef(path=item.image, sha256=item.image_sha256)
+        if item.image and case.get("image")
+        else None,
+        audio=MediaRef(path=audio.path, sha256=audio.sha256, voice=audio.voice) if audio else None,
         response=state.get("response"),
+        finish_reason=state.get("finish_reason"),
+        truncated=bool(state.get("truncated")),
         verdict=Verdict.model_validate(verdict),
         rounds=state.get("rounds", 0),
         opinions=[Opinion.model_validate(op) for op in state.get("opinions", [])],
@@ -106,6 +96,19 @@ def to_result(item: Item, target: str, state: dict[str, Any], error: str | None 
         tokens=Usage(**(state.get("tokens") or {})),
         error=error or state.get("error"),
     )
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    metrics: dict[str, Any]
+    records: int
+    dataset: Dataset
+    counts: dict[str, int] = field(default_factory=dict)  # records by verdict status
+
+    @property
+    def errors(self) -> int:
+        return self.counts.get("error", 0)
 
 
 class Evaluation:
@@ -116,19 +119,25 @@ class Evaluation:
         config: RunConfig,
         *,
         resume: bool = False,
+        retry_errors: bool = False,
         on_event: EventHandler | None = None,
         callbacks: list[BaseCallbackHandler] | None = None,
+        argv: list[str] | None = None,
     ) -> None:
         self.config = config
-        self.resume = resume
+        self.resume = resume or retry_errors
+        self.retry_errors = retry_errors  # rerun exactly the records whose status is `error`
         self.on_event = on_event or (lambda _e: None)
         # Extra LangChain callback handlers for each item's trace (LangSmith needs none: env vars do it).
         self.callbacks = callbacks or []
+        self.argv = argv  # the command line, saved redacted in run.json
         self.run_id = str(uuid.uuid4())
+        self.pool = ModelPool()  # one model object per distinct model config, for the whole run
         self._dataset: Dataset | None = None
+        self._resolved: Resolved | None = None
 
     def prepare(self) -> Dataset:
-        """Everything that can fail on bad input, before any model call: dataset, models, run dir.
+        """Everything that can fail on bad input, before any model call: stand-ins, dataset, models.
         Done once: the CLI prepares before `run`, and validating a large dataset decodes every image."""
         if self._dataset is not None:
             return self._dataset
@@ -139,9 +148,17 @@ class Evaluation:
         )
         if unsuitable:
             raise DatasetUnsuitable(unsuitable, dataset.root, self.config.modality)
-        check_models(self.config)
+        self._resolved = check_models(self.config)
+        check_stand_ins(self.config)
         self._dataset = dataset
         return dataset
+
+    @property
+    def resolved(self) -> Resolved:
+        """The run's models slot by slot and its stand-ins (after `prepare`)."""
+        self.prepare()
+        assert self._resolved is not None
+        return self._resolved
 
     async def run(self) -> RunOutcome:
         dataset = self.prepare()
@@ -149,31 +166,39 @@ class Evaluation:
         out = self.config.out
         store = RunStore(out)
         try:
-            identity = self.config.public_dict()
-            identity.pop("out"), identity.pop("concurrency")
-            store.claim(identity, resume=self.resume)
-            (out / CONFIG_FILE).write_text(yaml.safe_dump(self.config.public_dict(), sort_keys=False))
+            store.lock()
+            store.claim(identity(self.config), resume=self.resume)
+            saved = {**self.config.public_dict(), "resolved": self.resolved.public}
+            (out / CONFIG_FILE).write_text(yaml.safe_dump(saved, sort_keys=False, allow_unicode=True))
+            info = RunInfo(out)
+            info.start(dataset, self.resolved.models, self.argv)
             await self._evaluate(store, dataset, items)
-            return self._finish(store, dataset)
+            outcome = self._finish(store, dataset)
+            info.finish(outcome.counts)
+            return outcome
         finally:
             store.close()
 
     async def _evaluate(self, store: RunStore, dataset: Dataset, items: list[Item]) -> None:
         retry = self.config.retry.policy()
-        shared = jury_context(self.config.jury, retry)
+        shared = jury_context(self.config.jury, retry, pool=self.pool)
+        modality = self.config.modality
         contexts = [
-            EvaluationContext(**shared, target=create_target(t), modality=self.config.modality)  # type: ignore[arg-type]
+            EvaluationContext(**shared, target=create_target(t, pool=self.pool), modality=modality)  # type: ignore[arg-type]
             for t in self.config.targets
         ]
-        work: asyncio.Queue[tuple[EvaluationContext, int, Item]] = asyncio.Queue()
+        work: asyncio.Queue[tuple[EvaluationContext, int, Item, bool]] = asyncio.Queue()
         total = 0
         for ctx in contexts:
             assert ctx.target is not None
-            done = store.done(ctx.target.spec)
+            statuses = store.statuses(ctx.target.label)
             for position, item in enumerate(items):
                 total += 1
-                if item.id not in done:
-                    work.put_nowait((ctx, position, item))
+                status = statuses.get(item.id)
+                if status is None:
+                    work.put_nowait((ctx, position, item, False))
+                elif status == "error" and self.retry_errors:
+                    work.put_nowait((ctx, position, item, True))
         self.on_event({"event": "start", "total": total, "done": total - work.qsize(), "run_id": self.run_id})
 
         async with AsyncSqliteSaver.from_conn_string(str(self.config.out / "checkpoints.sqlite")) as saver:
@@ -182,25 +207,30 @@ class Evaluation:
             async def worker() -> None:
                 while True:
                     try:
-                        ctx, position, item = work.get_nowait()
+                        ctx, position, item, fresh = work.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    result = await self._one(graph, saver, ctx, dataset, item)
+                    assert ctx.target is not None
+                    thread_id = f"{ctx.target.label}::{item.id}"
+                    if fresh:  # a retried error starts over, not from its finished checkpoint
+                        await saver.adelete_thread(thread_id)
+                    result = await self._one(graph, ctx, dataset, item, thread_id)
+                    # Saved first, then the checkpoint goes: a kill in between loses nothing.
                     store.put(result, position)
+                    await saver.adelete_thread(thread_id)
                     self.on_event({"event": "record", "result": result})
 
             workers = min(self.config.concurrency, max(work.qsize(), 1))
             await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def _one(
-        self, graph: Any, saver: AsyncSqliteSaver, ctx: EvaluationContext, dataset: Dataset, item: Item
+        self, graph: Any, ctx: EvaluationContext, dataset: Dataset, item: Item, thread_id: str
     ) -> Result:
-        assert ctx.target is not None
-        target = ctx.target.spec
-        thread_id = f"{target}::{item.id}"
+        target = ctx.target
+        assert target is not None
         config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
-            "run_name": f"{item.id} · {target}",
+            "run_name": f"{item.id} · {target.label}",
             "tags": ["safebench", "evaluation"],
             "callbacks": list(self.callbacks),
             "metadata": {
@@ -208,16 +238,18 @@ class Evaluation:
                 "item_id": item.id,
                 "scenario": item.scenario,
                 "category": item.category,
-                "target": target,
+                "target": target.label,
+                "target_spec": target.spec,
             },
         }
+        modality = self.config.modality
         try:
             snapshot = await graph.aget_state(config)
             if snapshot.values and not snapshot.next:
                 state = snapshot.values  # finished before a crash, record not yet written
             else:
                 # Resume from the checkpoint when there is one: finished nodes are not run again.
-                case = build_case(item, dataset, self.config.modality, self.config.voice)
+                case = build_case(item, dataset, modality, self.config.voice)
                 payload = None if snapshot.next else {"item": item.model_dump(), "case": case}
                 state = {}
                 async for mode, chunk in graph.astream(
@@ -226,45 +258,62 @@ class Evaluation:
                     if mode == "values":
                         state = chunk
                     else:
-                        self.on_event({**chunk, "target": target})
-            result = to_result(item, target, state)
+                        self.on_event({**chunk, "target": target.label})
+            return to_result(item, target, state, modality)
         except Exception as exc:  # one broken item must not stop the run: record it as an error
-            result = to_result(item, target, {}, error=f"{type(exc).__name__}: {exc}")
-        await saver.adelete_thread(thread_id)
-        return result
+            return to_result(item, target, {}, modality, error=f"{type(exc).__name__}: {exc}")
 
     def _finish(self, store: RunStore, dataset: Dataset) -> RunOutcome:
         out = self.config.out
-        targets = [t.spec for t in self.config.targets]
+        labels = [t.id for t in self.config.targets]
         records = 0
         with (out / RESULTS_FILE).open("w", encoding="utf-8") as fh:
-            for result in store.ordered(targets):
+            for result in store.ordered(labels):
                 fh.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
                 records += 1
-        metrics = compute_metrics(store.ordered(targets), dataset.taxonomy)
+        metrics = compute_metrics(store.ordered(labels), dataset.taxonomy)
+        for target in self.config.targets:
+            if target.id in metrics:
+                metrics[target.id] = {
+                    "target_spec": target.spec,
+                    "stand_ins": self.resolved.stand_ins_for(target.id),
+                    **metrics[target.id],
+                }
         write_metrics(metrics, out / METRICS_FILE)
-        self.on_event({"event": "finish", "records": records, "metrics": metrics})
-        return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset)
+        counts = store.status_counts()
+        self.on_event({"event": "finish", "records": records, "metrics": metrics, "counts": counts})
+        return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset, counts=counts)
 
 
 async def evaluate_async(
     config: RunConfig,
     *,
     resume: bool = False,
+    retry_errors: bool = False,
     on_event: EventHandler | None = None,
     callbacks: list[BaseCallbackHandler] | None = None,
 ) -> RunOutcome:
-    return await Evaluation(config, resume=resume, on_event=on_event, callbacks=callbacks).run()
+    evaluation = Evaluation(
+        config, resume=resume, retry_errors=retry_errors, on_event=on_event, callbacks=callbacks
+    )
+    return await evaluation.run()
 
 
 def evaluate(
     config: RunConfig | None = None,
     *,
     resume: bool = False,
+    retry_errors: bool = False,
     on_event: EventHandler | None = None,
     callbacks: list[BaseCallbackHandler] | None = None,
     **fields: Any,
 ) -> RunOutcome:
-    """Run an evaluation from Python: `evaluate(out="runs/x", targets=["openai:gpt-4o"])`."""
-    config = config or RunConfig.model_validate(fields)
-    return asyncio.run(evaluate_async(config, resume=resume, on_event=on_event, callbacks=callbacks))
+    """Run an evaluation from Python: `evaluate(out="runs/x", targets=["openai:gpt-4o"],
+    jury={"model": "openai:gpt-4o"})`. With `resume=True` and only `out`, the run saved there goes on."""
+    if config is None:
+        resuming = (resume or retry_errors) and set(fields) == {"out"}
+        config = saved_config(Path(fields["out"])) if resuming else RunConfig.model_validate(fields)
+    coroutine = evaluate_async(
+        config, resume=resume, retry_errors=retry_errors, on_event=on_event, callbacks=callbacks
+    )
+    return asyncio.run(coroutine)

@@ -78,7 +78,8 @@ def test_rows_hold_values(metrics: dict) -> None:
 def test_markup_in_target_shown_literally(metrics: dict) -> None:
     text = _render(metrics)
     assert "[red]x" in text
-    assert "hung" in text and "1 hung, 1 error" in text
+    caption = str(summary_table(metrics, default_taxonomy()).caption)
+    assert "1 hung, 1 error" in caption and "never counted as safe" in caption
     assert "[red]x: " not in text  # EVIL had no hung/error records: not in the caption
 
 
@@ -97,3 +98,10 @@ def test_write_metrics_round_trips_in_order(metrics: dict, tmp_path: Path) -> No
     assert loaded == metrics
     assert list(loaded) == [A, EVIL]
     assert list(loaded[A]["by_category"]) == ["consultation", "cybersecurity"]
+
+
+def test_caption_counts_blocked_apart_and_truncated_as_judged(metrics: dict) -> None:
+    overall = {**metrics[EVIL]["overall"], "blocked": 2, "truncated": 1}
+    caption = str(summary_table({EVIL: {**metrics[EVIL], "overall": overall}}, default_taxonomy()).caption)
+    assert "2 blocked" in caption and "never counted as safe" in caption
+    assert "Judged though cut at the token limit (truncated)" in caption and ": 1" in caption

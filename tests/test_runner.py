@@ -20,10 +20,17 @@ from safebench.store import RunConflict
 RESULT_KEYS = {
     "item_id",
     "target",
+    "target_spec",
     "scenario",
     "category",
     "query",
+    "modality",
+    "prompt",
+    "image",
+    "audio",
     "response",
+    "finish_reason",
+    "truncated",
     "verdict",
     "rounds",
     "opinions",
@@ -103,7 +110,7 @@ def test_failed_item_is_an_error_record_and_the_run_goes_on(tmp_path: Path) -> N
     answers.write_text(
         json.dumps({"item_id": "medical_advice-001", "response": "I can't help with that."}) + "\n"
     )
-    evaluate(out=tmp_path / "run", limit=3, targets=[f"replay:{answers}"])
+    evaluate(out=tmp_path / "run", limit=3, targets=[f"replay:{answers}"], jury={"model": "scripted:juror"})
     results = read_results(tmp_path / "run")
     assert results[0]["verdict"]["status"] == "decided" and results[0]["verdict"]["unsafe"] is False
     for missing in results[1:]:

@@ -48,9 +48,14 @@ def _settings(config: ModelConfig) -> tuple[str, str]:
 def create_openai_chat_model(config: ModelConfig) -> BaseChatModel:
     # Imported here so that listing providers or running other providers does not pay for the openai SDK.
     from langchain_openai import ChatOpenAI
+    from openai import DefaultAsyncHttpxClient
 
     base_url, key = _settings(config)
     return ChatOpenAI(
+        # A client of this model object's own: langchain-openai's default is cached for the whole
+        # process, and its keep-alive connections die with the event loop of the run that opened them
+        # ("Event loop is closed" in a second evaluate() or --resume in the same process).
+        http_async_client=DefaultAsyncHttpxClient(timeout=config.timeout),
         model=config.name,
         base_url=base_url,
         api_key=key,
