@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 for _var in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
     os.environ.pop(_var, None)
@@ -17,3 +18,22 @@ import langsmith  # noqa: E402
 langsmith.utils.tracing_is_enabled.cache_clear() if hasattr(
     langsmith.utils.tracing_is_enabled, "cache_clear"
 ) else None
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The inputs of every real `generate` call of the tiny LLaVA (the call itself still runs)."""
+    from transformers import LlavaForConditionalGeneration
+
+    calls: list[dict[str, Any]] = []
+    original = LlavaForConditionalGeneration.generate
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlavaForConditionalGeneration, "generate", spy)
+    return calls

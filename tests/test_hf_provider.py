@@ -45,22 +45,6 @@ def _ask(text: str, color: tuple[int, int, int] | None = None) -> list[BaseMessa
     return [HumanMessage(content=content)]
 
 
-@pytest.fixture
-def generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Record the inputs of every real `generate` call (the call itself still runs)."""
-    from transformers import LlavaForConditionalGeneration
-
-    calls: list[dict[str, Any]] = []
-    original = LlavaForConditionalGeneration.generate
-
-    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LlavaForConditionalGeneration, "generate", spy)
-    return calls
-
-
 def _model(path: Path, **settings: Any) -> hf.HFChatModel:
     model = create_chat_model(ModelConfig(spec=f"hf:{path}", **{"max_tokens": 8, **settings}))
     assert isinstance(model, hf.HFChatModel)

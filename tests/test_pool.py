@@ -117,22 +117,6 @@ async def test_requests_per_second_is_per_model_not_per_juror(monkeypatch: pytes
     assert acquired[0].requests_per_second == 2
 
 
-@pytest.fixture
-def generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The inputs of every real `generate` call (the call itself still runs)."""
-    from transformers import LlavaForConditionalGeneration
-
-    calls: list[dict[str, Any]] = []
-    original = LlavaForConditionalGeneration.generate
-
-    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LlavaForConditionalGeneration, "generate", spy)
-    return calls
-
-
 async def test_five_hf_jurors_on_one_model_are_batched_together(
     tiny_llava_path: Path, generate_calls: list[dict[str, Any]]
 ) -> None:
