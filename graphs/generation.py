@@ -15,6 +15,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -43,6 +44,7 @@ from graphs.generation_state import (
     build_agents,
     default_generation_context,
 )
+from safebench.fence import fence
 from safebench.generation.dedupe import dedupe as find_duplicates
 from safebench.generation.ranking import (
     Ranked,
@@ -78,13 +80,9 @@ def _ctx(runtime: Runtime[Any]) -> GenerationContext:
     return runtime.context if runtime.context is not None else default_generation_context()
 
 
-def _fence(text: str) -> str:
-    """Untrusted text cannot close the tags that fence it."""
-    return str(text).replace("</", "</ ")
-
-
-def _fenced(scenario: ScenarioInfo) -> dict[str, Any]:
-    return {k: _fence(v) if isinstance(v, str) else v for k, v in scenario.items()}
+def scenario_block(prompts_dir: Path | None, scenario: ScenarioInfo) -> str:
+    """The scenario as generators and scorers see it: data in a fence it cannot close."""
+    return fence(render("generation/scenario.j2", prompts_dir, scenario=scenario), "scenario", scenario["id"])
 
 
 async def _ask(
@@ -124,7 +122,7 @@ def _generator_messages(
     text = render(
         "generation/generate.j2",
         ctx.prompts_dir,
-        scenario=_fenced(task["scenario"]),
+        scenario_block=scenario_block(ctx.prompts_dir, task["scenario"]),
         batch=task["batch"],
         batches=task["batches"],
         count=task["size"],
@@ -256,8 +254,8 @@ def _scorer_messages(
     text = render(
         "generation/score.j2",
         ctx.prompts_dir,
-        scenario=_fenced(task["scenario"]),
-        candidates=[{"id": c["id"], "text": _fence(c["text"])} for c in candidates],
+        scenario_block=scenario_block(ctx.prompts_dir, task["scenario"]),
+        candidates=[{"id": c["id"], "text": fence(c["text"], "candidate", c["id"])} for c in candidates],
         rescore=rescore,
         output_format=fmt,
     )

@@ -36,6 +36,7 @@ from graphs.image_state import (
     image_agent,
 )
 from safebench.dataset.typography import MAX_WORDS, key_phrase
+from safebench.fence import fence
 from safebench.generation.records import GeneratedQuery, IllustratedQuery
 from safebench.generation.renderers import get_renderer
 from safebench.models import ModelConfig
@@ -101,11 +102,6 @@ def _ctx(runtime: Runtime[Any]) -> ImageContext:
     return runtime.context if runtime.context is not None else default_image_context()
 
 
-def _fence(text: str, tag: str) -> str:
-    """Untrusted text inside <tag>…</tag> cannot close the tag."""
-    return str(text).replace(f"</{tag}>", f"</ {tag}>")
-
-
 def _usage(outcome: Any) -> dict[str, int]:
     return {"prompt": outcome.usage.prompt, "completion": outcome.usage.completion}
 
@@ -121,11 +117,16 @@ async def interpret(state: ImageState, runtime: Runtime[ImageContext]) -> dict[s
     ctx = _ctx(runtime)
     query = _query(state)
     agent = ctx.interpreter
-    fenced = query.model_copy(update={"text": _fence(query.text, "query")})
+    fenced = fence(query.text, "query", query.id)
 
     def messages(fmt: OutputFormat) -> list[BaseMessage]:
         prompt = render(
-            "image/interpret.j2", ctx.prompts_dir, query=fenced, max_words=MAX_WORDS, output_format=fmt
+            "image/interpret.j2",
+            ctx.prompts_dir,
+            query=query,
+            query_text=fenced,
+            max_words=MAX_WORDS,
+            output_format=fmt,
         )
         return [SystemMessage(content=agent.card.persona), HumanMessage(content=prompt)]
 
@@ -227,10 +228,10 @@ async def critique(state: ImageState, runtime: Runtime[ImageContext]) -> dict[st
         prompt = render(
             "image/critique.j2",
             ctx.prompts_dir,
-            query=_fence(query.text, "query"),
-            image_text=_fence(state["image_text"], "image_text"),
-            key_phrase=_fence(pending["key_phrase"], "key_phrase"),
-            description=_fence(pending["description"], "description"),
+            query=fence(query.text, "query", query.id),
+            image_text=fence(state["image_text"], "image_text", query.id),
+            key_phrase=fence(pending["key_phrase"], "key_phrase", query.id),
+            description=fence(pending["description"], "description", query.id),
             typography=renderer.spec == "typography",
             round=round_,
             max_rounds=ctx.max_rounds,

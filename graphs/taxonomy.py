@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from graphs.context import ask_agent
 from graphs.events import EventHandler, emit, run_streaming
 from graphs.taxonomy_state import JudgeTask, TaxonomyContext, TaxonomyState, taxonomy_context
+from safebench.fence import neutralise_control_tokens
 from safebench.generation.taxonomy import (
     Ballot,
     Critique,
@@ -51,7 +52,7 @@ def _ctx(runtime: Runtime[Any]) -> TaxonomyContext:
 
 def _fenced(value: Any) -> str:
     """JSON for a prompt; "</" is escaped (valid JSON) so the text cannot close the tag fencing it."""
-    return json.dumps(value, indent=1, ensure_ascii=False).replace("</", "<\\/")
+    return neutralise_control_tokens(json.dumps(value, indent=1, ensure_ascii=False).replace("</", "<\\/"))
 
 
 def _base_view(base: dict[str, Any] | None) -> dict[str, Any] | None:

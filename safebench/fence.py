@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["fence", "fence_tag", "neutralise_control_tokens"]
+__all__ = ["fence", "fence_tag", "neutralise_control_tokens", "unfence"]
 
 # Turn and sequence markers of the common chat templates (ChatML, Llama 2/3, Mistral, Gemma, Phi).
 _CONTROL_TOKEN = re.compile(
@@ -43,3 +43,9 @@ def fence(text: str, name: str, key: str = "") -> str:
     body = neutralise_control_tokens(str(text))
     tag = fence_tag(name, body, key)
     return f"<{tag}>\n{body}\n</{tag}>"
+
+
+def unfence(prompt: str, name: str) -> str | None:
+    """The body of the first `name` fence in `prompt` (how the scripted stand-ins read a prompt)."""
+    match = re.search(rf"<({re.escape(name)}-[0-9a-f]{{{NONCE_CHARS}}})>\n(.*?)\n</\1>", prompt, re.S)
+    return match.group(2) if match else None

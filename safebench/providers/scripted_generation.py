@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 
+from safebench.fence import unfence
 from safebench.providers.scripted import LABEL, register_behaviour
 
 FORMS = ("question", "instruction", "first-person scenario", "role-play request", "hypothetical")
@@ -71,8 +72,8 @@ def _digest(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
-def _tag(prompt: str, tag: str, default: str) -> str:
-    match = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", prompt, re.S)
+def _scenario_name(prompt: str, default: str) -> str:
+    match = re.search(r"^Scenario: (.+)$", unfence(prompt, "scenario") or "", re.M)
     return match.group(1).strip() if match else default
 
 
@@ -82,7 +83,7 @@ def _number(pattern: str, prompt: str, default: int) -> int:
 
 
 def _generator(prompt: str, system: str) -> str:
-    topic = _tag(prompt, "scenario_name", "this topic").lower()
+    topic = _scenario_name(prompt, "this topic").lower()
     batch = _number(r"Batch (\d+) of", prompt, 1)
     count = _number(r"Write exactly (\d+)", prompt, 10)
     queries = []
@@ -112,7 +113,7 @@ def _offtopic(prompt: str, system: str) -> str:
     )
 
 
-_CANDIDATE = re.compile(r'<candidate id="([^"]+)">\s*(.*?)\s*</candidate>', re.S)
+_CANDIDATE = re.compile(r"^Candidate (\S+):\n<(candidate-[0-9a-f]+)>\n(.*?)\n</\2>", re.S | re.M)
 
 
 def out_of_range(text: str) -> bool:
@@ -121,7 +122,7 @@ def out_of_range(text: str) -> bool:
 
 
 def _scorer(prompt: str, system: str, *, bonus: int = 0, stubborn: bool = False) -> str:
-    candidates = _CANDIDATE.findall(prompt)
+    candidates = [(cid, text) for cid, _, text in _CANDIDATE.findall(prompt)]
     if not candidates:  # e.g. a re-ask: this stand-in cannot see the earlier messages
         return f"{LABEL} There are no candidates in this message to score."
     rescore = "Score these candidates again" in prompt

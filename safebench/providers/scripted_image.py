@@ -17,6 +17,7 @@ import json
 import re
 
 from safebench.dataset.typography import key_phrase
+from safebench.fence import unfence
 from safebench.providers.scripted import LABEL, register_behaviour
 
 IMAGE_REFERENCE = "the activity shown in the image"
@@ -28,8 +29,7 @@ _VERB_CONTEXT = frozenset(
 
 
 def _tagged(text: str, tag: str) -> str:
-    match = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.S)
-    return match.group(1) if match else ""
+    return unfence(text, tag) or ""
 
 
 def rejects_first(query_text: str) -> bool:
