@@ -133,8 +133,35 @@ async def test_settings_reach_the_server(stub: OpenAIStub) -> None:
     [request] = stub.requests
     assert request["model"] == "stub-model"
     assert request["temperature"] == 0.3
-    assert request.get("max_completion_tokens", request.get("max_tokens")) == 77
+    # llama-cpp-python honours only the classic max_tokens; langchain-openai sends max_completion_tokens.
+    assert request["max_tokens"] == 77 and request.get("max_completion_tokens", 77) == 77
     assert request["top_k"] == 5
+
+
+def test_the_official_api_gets_no_extra_max_tokens() -> None:
+    from safebench.providers.openai import _extra_body
+
+    official = ModelConfig(spec="openai:gpt-4o", max_tokens=9)
+    assert _extra_body(official, "https://api.openai.com/v1") == {}
+    assert _extra_body(official.model_copy(update={"extra_body": {"max_tokens": 3}}), "http://x/v1") == {
+        "max_tokens": 3
+    }
+
+
+def test_a_busy_server_that_accepts_but_answers_slowly_passes_preflight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from safebench.providers import openai as provider
+
+    # llama-cpp-python answers GET /models only after the generation in progress: connected, no reply.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        monkeypatch.setattr(provider, "PREFLIGHT_TIMEOUT", 0.3)
+        port = listener.getsockname()[1]
+        provider.openai_preflight(ModelConfig(spec="openai:busy", base_url=f"http://127.0.0.1:{port}/v1"))
 
 
 async def test_local_server_without_key_gets_placeholder_key(monkeypatch: pytest.MonkeyPatch) -> None:

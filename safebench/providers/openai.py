@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -66,10 +66,19 @@ def create_openai_chat_model(config: ModelConfig) -> BaseChatModel:
         timeout=config.timeout,
         # safebench.retry.with_retries retries transient errors itself and counts every attempt.
         max_retries=0,
-        extra_body=config.extra_body or None,
+        extra_body=_extra_body(config, base_url) or None,
         # Token usage also when a graph streams the call (off by default for non-OpenAI base URLs).
         stream_usage=True,
     )
+
+
+def _extra_body(config: ModelConfig, base_url: str) -> dict[str, Any]:
+    """Vendor parameters. langchain-openai sends the token limit as `max_completion_tokens` only, which
+    some compatible servers ignore (llama-cpp-python's generated 400 tokens with a limit of 8), so other
+    servers also get the classic `max_tokens`; the user's own `extra_body` wins."""
+    if is_official_api(base_url):
+        return dict(config.extra_body)
+    return {"max_tokens": config.max_tokens, **config.extra_body}
 
 
 def openai_preflight(config: ModelConfig) -> None:
@@ -82,6 +91,9 @@ def openai_preflight(config: ModelConfig) -> None:
         raise ModelSpecError(
             _redact(f"{config.spec}: base_url {base_url!r} is not a valid http(s) URL: {_reason(exc)}", key)
         ) from exc
+    except httpx.ReadTimeout:
+        # Connected, but slow to answer: a local server busy with a generation is still there.
+        return
     except httpx.HTTPError as exc:
         raise ModelSpecError(_redact(f"{config.spec}: cannot reach {base_url}: {_reason(exc)}", key)) from exc
 
