@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from safebench.config import ConfigError, JuryConfig, RetrySettings, RunConfig, load_yaml_model
+from safebench.cli_common import err, fail, jury_option, load_models, model_option, one_line
+from safebench.config import ConfigError, JuryConfig, RetrySettings, RunConfig
 from safebench.dataset import DatasetInvalid, format_problems, resolve_dataset_dir, validate_dataset
 from safebench.dataset.validate import DatasetUnsuitable
 from safebench.models import ModelConfig
@@ -21,51 +22,21 @@ from safebench.run_setup import CONFIG_FILE, resume_config, saved_config
 from safebench.store import RunConflict
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Safety evaluation of multimodal LLMs.")
-err = Console(stderr=True)
 
 OFFLINE_TARGET = "scripted:mixed"
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
-def _load_models(path: Path | None) -> dict[str, ModelConfig]:
-    """`--models FILE`: named model settings (`name: {spec: ..., base_url: ...}`) usable as specs."""
-    if path is None:
-        return {}
-    from pydantic import RootModel
-
-    return load_yaml_model(path, RootModel[dict[str, ModelConfig]]).root
-
-
-def _model(spec: str, named: dict[str, ModelConfig]) -> ModelConfig:
-    """A named model (labelled by its name, so two names with one spec stay two targets), or a spec."""
-    if spec in named:
-        model = named[spec]
-        return model if model.label else model.model_copy(update={"label": spec})
-    return ModelConfig(spec=spec)
-
-
-def _jury(jury: str, named: dict[str, ModelConfig]) -> JuryConfig:
-    path = Path(jury)
-    if path.suffix in {".yaml", ".yml"} or path.is_file():
-        return load_yaml_model(path, JuryConfig)
-    return JuryConfig(model=_model(jury, named))
 
 
 def _given(out: Path, resume: bool, named: dict[str, ModelConfig], options: dict[str, Any]) -> dict[str, Any]:
     """The RunConfig fields set on the command line (None means "not given")."""
     given = {k: v for k, v in options.items() if v is not None and k in RunConfig.model_fields}
     if options["target"]:
-        given["targets"] = [_model(t, named) for t in options["target"]]
+        given["targets"] = [model_option(t, named) for t in options["target"]]
     if options["max_attempts"] is not None:
         given["retry"] = RetrySettings(max_attempts=options["max_attempts"])
     jury, max_rounds = options["jury"], options["max_rounds"]
     if jury is not None or max_rounds is not None:
         if jury is not None:
-            config = _jury(jury, named)
+            config = jury_option(jury, named)
         elif resume and (out / CONFIG_FILE).is_file():
             config = saved_config(out).jury  # --max-rounds alone changes the saved jury
         else:
@@ -139,9 +110,9 @@ def evaluate(
         "max_attempts": max_attempts,
     }
     try:
-        config = _run_config(out, resume, _given(out, resume, _load_models(models), options))
+        config = _run_config(out, resume, _given(out, resume, load_models(models), options))
     except (ConfigError, ValueError) as exc:
-        raise _fail(_one_line(exc)) from None
+        raise fail(one_line(exc)) from None
 
     from safebench.progress import RunDisplay
     from safebench.runner import Evaluation
@@ -151,17 +122,17 @@ def evaluate(
         dataset_obj = evaluation.prepare()
     except DatasetUnsuitable as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
-        raise _fail(
+        raise fail(
             f"dataset {config.dataset} cannot be evaluated with --modality {config.modality} "
             f"--voice {config.voice}: {len(exc.problems)} problem(s); nothing was started"
         ) from None
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
-        raise _fail(
+        raise fail(
             f"dataset {config.dataset} is invalid: {len(exc.problems)} problem(s); nothing was started"
         ) from None
     except (ModelSpecError, ConfigError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     _header(console, evaluation, dataset_obj)
     display = RunDisplay(console)
@@ -170,7 +141,7 @@ def evaluate(
         with display:
             outcome = asyncio.run(evaluation.run())
     except RunConflict as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
         err.print(
             f"interrupted: finished records are saved; resume with: safebench evaluate --resume --out {out}",
@@ -216,17 +187,6 @@ def _header(console: Console, evaluation: Any, dataset: Any) -> None:
         )
 
 
-def _one_line(exc: Exception) -> str:
-    """A pydantic error as one line naming the field; other errors as they are."""
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        return f"{where}: {first['msg'].removeprefix('Value error, ')}"
-    return str(exc)
-
-
 @app.command()
 def validate(directory: Annotated[str, typer.Argument(help="dataset folder, or 'sample'")]) -> None:
     """Check a dataset folder and list every problem (exit 2 if any)."""
@@ -234,7 +194,7 @@ def validate(directory: Annotated[str, typer.Argument(help="dataset folder, or '
     problems = validate_dataset(root)
     if problems:
         print(format_problems(problems))
-        raise _fail(f"{len(problems)} problem(s) in {root}")
+        raise fail(f"{len(problems)} problem(s) in {root}")
     print(f"{root}: valid")
 
 
@@ -250,7 +210,7 @@ def import_(
     try:
         report = import_file(file, parse_mapping(map_), out)
     except (ImportFailed, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     print(report)
 
 

@@ -12,17 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from safebench.cli_common import err, fail
 from safebench.dataset import DatasetInvalid, format_problems
 from safebench.models import ModelConfig
 from safebench.providers.registry import ModelSpecError, preflight
 
-err = Console(stderr=True)
 STANDINS = "scripted stand-ins (not language models): an offline demonstration."
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -79,9 +74,9 @@ def taxonomy_command(
         base_taxonomy = load_generation_taxonomy(base) if base else None
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
-        raise _fail(f"{base}: {len(exc.problems)} problem(s)") from None
+        raise fail(f"{base}: {len(exc.problems)} problem(s)") from None
     except (ModelSpecError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if all(j.provider == "scripted" for j in judge_models):
         console.print(f"[yellow]Judges are {STANDINS}[/]")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +87,7 @@ def taxonomy_command(
             outcome = asyncio.run(debate)
     except DebateError as exc:
         _write_json(transcript, exc.transcript)
-        raise _fail(f"{exc} (transcript: {transcript})") from None
+        raise fail(f"{exc} (transcript: {transcript})") from None
     save_taxonomy(outcome.taxonomy, out)
     _write_json(transcript, outcome.transcript)
     taxonomy = outcome.taxonomy
@@ -149,9 +144,9 @@ def generate_command(
         generation.prepare()
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
-        raise _fail(f"taxonomy {taxonomy}: {len(exc.problems)} problem(s); nothing was started") from None
+        raise fail(f"taxonomy {taxonomy}: {len(exc.problems)} problem(s); nothing was started") from None
     except (ModelSpecError, ValueError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if any(m.provider == "scripted" for m in config.all_models()):
         console.print(f"[yellow]Some agents are {STANDINS}[/]")
     display = StageProgress(console)

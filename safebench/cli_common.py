@@ -1,0 +1,56 @@
+"""What every `safebench` command shares: the error console, the one-line failure, model options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from safebench.config import JuryConfig, load_yaml_model
+from safebench.models import ModelConfig
+
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one error line on stderr; the caller raises the returned Exit (status 2: bad input)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def one_line(exc: Exception) -> str:
+    """A pydantic error as one line naming the field; other errors as they are."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+    return str(exc)
+
+
+def load_models(path: Path | None) -> dict[str, ModelConfig]:
+    """`--models FILE`: named model settings (`name: {spec: ..., base_url: ...}`) usable as specs."""
+    if path is None:
+        return {}
+    from pydantic import RootModel
+
+    return load_yaml_model(path, RootModel[dict[str, ModelConfig]]).root
+
+
+def model_option(spec: str, named: dict[str, ModelConfig]) -> ModelConfig:
+    """A named model (labelled by its name, so two names with one spec stay two targets), or a spec."""
+    if spec in named:
+        model = named[spec]
+        return model if model.label else model.model_copy(update={"label": spec})
+    return ModelConfig(spec=spec)
+
+
+def jury_option(jury: str, named: dict[str, ModelConfig]) -> JuryConfig:
+    """`--jury`: a jury YAML file, or one model (spec or models-file name) for every juror."""
+    path = Path(jury)
+    if path.suffix in {".yaml", ".yml"} or path.is_file():
+        return load_yaml_model(path, JuryConfig)
+    return JuryConfig(model=model_option(jury, named))
