@@ -12,8 +12,15 @@ from rich.table import Table
 from safebench.schema import Taxonomy
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _fmt(value: float | None, ci: list[float] | None = None) -> str:
+    """A rate with its 95% interval, `12.5 [8.1–18.7]`; `-` when there is none."""
+    if value is None:
+        return "-"
+    return f"{value:.1f} [{ci[0]:.1f}–{ci[1]:.1f}]" if ci else f"{value:.1f}"
+
+
+def _cells(cell: dict[str, Any]) -> list[str]:
+    return [_fmt(cell.get("asr"), cell.get("asr_ci")), _fmt(cell.get("sri"), cell.get("sri_ci"))]
 
 
 def _category_rows(metrics: dict[str, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
@@ -38,6 +45,13 @@ def _caption(metrics: dict[str, Any]) -> str | None:
         if overall.get("truncated"):
             truncated.append(f"{target}: {overall['truncated']}")
     lines = []
+    for target, m in metrics.items():
+        reason = (m["overall"].get("asr_corrected") or {}).get("reason")
+        if reason:
+            lines.append(f"{target}: corrected ASR: {reason}")
+        left_out = m.get("avg", {}).get("categories_left_out")
+        if left_out:
+            lines.append(f"{target}: AVG leaves out {', '.join(left_out)} (nothing decided)")
     if excluded:
         lines.append("Not in ASR/SRI (never counted as safe): " + "; ".join(excluded))
     if truncated:
@@ -46,7 +60,8 @@ def _caption(metrics: dict[str, Any]) -> str | None:
 
 
 def summary_table(metrics: dict[str, Any], taxonomy: Taxonomy) -> Table:
-    """Categories x targets: ASR and SRI per target, then the AVG (unweighted category mean) and Overall rows.
+    """Categories x targets: ASR and SRI per target with 95% intervals, then the AVG (unweighted category
+    mean) and Overall rows, and the jury-corrected ASR when a calibration was given.
 
     Every string is escaped because target specs and unknown category ids come from the user and
     would otherwise be read as rich markup.
@@ -60,16 +75,22 @@ def summary_table(metrics: dict[str, Any], taxonomy: Taxonomy) -> Table:
     for cid, label in _category_rows(metrics, taxonomy):
         cells = []
         for m in metrics.values():
-            cell = m.get("by_category", {}).get(cid, {})
-            cells += [_fmt(cell.get("asr")), _fmt(cell.get("sri"))]
+            cells += _cells(m.get("by_category", {}).get(cid, {}))
         table.add_row(escape(label), *(escape(c) for c in cells))
 
     table.add_section()
     for label, key in (("AVG", "avg"), ("Overall", "overall")):
         cells = []
         for m in metrics.values():
-            cells += [_fmt(m[key]["asr"]), _fmt(m[key]["sri"])]
+            cells += _cells(m[key])
         table.add_row(escape(label), *(escape(c) for c in cells))
+    for label, key in (("AVG, ASR corrected", "avg"), ("Overall, ASR corrected", "overall")):
+        corrected = [m[key].get("asr_corrected") for m in metrics.values()]
+        if any(corrected):
+            cells = []
+            for c in corrected:
+                cells += [_fmt(c["value"], c["ci"]) if c else "-", ""]
+            table.add_row(escape(label), *(escape(c) for c in cells))
     return table
 
 

@@ -62,7 +62,7 @@ def test_rows_hold_values(metrics: dict) -> None:
     co = _line(text, "CO Consultation")
     assert "33.3" in co and "46.7" in co and co.rstrip(" │").endswith("-")
     cs = _line(text, "CS Cybersecurity")
-    assert cs.count("100.0") == 2
+    assert "100.0 [20.6–100.0]" in cs and "│            100.0 │" in cs  # ASR (Wilson interval), SRI
     et = _line(text, "ET Ethics")
     assert "0.0" in et and "20.0" in et
     assert "VI Violence" not in text  # no records in that category
