@@ -70,6 +70,13 @@ class ImportReport:
 
 def parse_mapping(spec: str) -> dict[str, str]:
     """`"text=question,scenario=risk"` -> `{"text": "question", "scenario": "risk"}`."""
+    mapping = split_mapping(spec)
+    check_mapping(mapping)
+    return mapping
+
+
+def split_mapping(spec: str) -> dict[str, str]:
+    """The KEY=COLUMN pairs of a `--map` option, before any caller checks its own keys."""
     mapping: dict[str, str] = {}
     for pair in (p.strip() for p in spec.split(",")):
         if not pair:
@@ -81,7 +88,6 @@ def parse_mapping(spec: str) -> dict[str, str]:
         if key in mapping:
             raise MappingError(f"mapping: key {key!r} given twice")
         mapping[key] = column
-    check_mapping(mapping)
     return mapping
 
 
@@ -102,16 +108,16 @@ def check_mapping(mapping: dict[str, str]) -> None:
 
 
 @dataclass
-class _Row:
+class Row:
     line: int  # line of the row in the input (CSV: header is line 1)
     index: int  # 1-based data row number, used for generated ids
     values: dict[str, Any]
 
 
-def _read_csv(path: Path, text: str, delimiter: str, problems: list[Problem]) -> tuple[list[str], list[_Row]]:
+def _read_csv(path: Path, text: str, delimiter: str, problems: list[Problem]) -> tuple[list[str], list[Row]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
-    rows: list[_Row] = []
+    rows: list[Row] = []
     previous_end = 0
     for record in reader:
         start, previous_end = previous_end + 1, reader.line_num
@@ -127,12 +133,12 @@ def _read_csv(path: Path, text: str, delimiter: str, problems: list[Problem]) ->
             problems.append(
                 Problem(str(path), start, None, f"{len(record)} fields but the header has {len(header)}")
             )
-        rows.append(_Row(start, len(rows) + 1, dict(zip(header, record, strict=False))))
+        rows.append(Row(start, len(rows) + 1, dict(zip(header, record, strict=False))))
     return header or [], rows
 
 
-def _read_jsonl(path: Path, text: str, problems: list[Problem]) -> tuple[list[str], list[_Row]]:
-    rows: list[_Row] = []
+def _read_jsonl(path: Path, text: str, problems: list[Problem]) -> tuple[list[str], list[Row]]:
+    rows: list[Row] = []
     columns: dict[str, None] = {}
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -146,11 +152,11 @@ def _read_jsonl(path: Path, text: str, problems: list[Problem]) -> tuple[list[st
             problems.append(Problem(str(path), number, None, "expected a JSON object"))
             continue
         columns.update(dict.fromkeys(values))
-        rows.append(_Row(number, len(rows) + 1, values))
+        rows.append(Row(number, len(rows) + 1, values))
     return list(columns), rows
 
 
-def read_rows(path: Path, problems: list[Problem]) -> tuple[list[str], list[_Row]]:
+def read_rows(path: Path, problems: list[Problem]) -> tuple[list[str], list[Row]]:
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".tsv", ".jsonl", ".ndjson"}:
         raise ValueError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .tsv or .jsonl")
@@ -165,7 +171,7 @@ def read_rows(path: Path, problems: list[Problem]) -> tuple[list[str], list[_Row
     return _read_csv(path, text, "\t" if suffix == ".tsv" else ",", problems)
 
 
-def _value(row: _Row, column: str, key: str, path: Path, problems: list[Problem]) -> str | None:
+def cell_value(row: Row, column: str, key: str, path: Path, problems: list[Problem]) -> str | None:
     """A mapped cell as a stripped string; None when absent or empty; non-scalar JSON values are errors."""
     raw = row.values.get(column)
     if raw is None:
@@ -254,7 +260,7 @@ def build_taxonomy(source: Path, pairs: list[tuple[str, str | None]]) -> tuple[T
 
 @dataclass
 class _Parsed:
-    row: _Row
+    row: Row
     text: str
     scenario: str
     category: str | None
@@ -330,7 +336,7 @@ def import_file(path: Path, mapping: dict[str, str], out: Path, *, overwrite: bo
     parsed: list[_Parsed] = []
     for row in rows:
         before = len(problems)
-        values = {key: _value(row, column, key, path, problems) for key, column in mapping.items()}
+        values = {key: cell_value(row, column, key, path, problems) for key, column in mapping.items()}
         for key in REQUIRED_KEYS:
             if values[key] is None and not any(p.field == key for p in problems[before:]):
                 problems.append(Problem(where, row.line, key, f"missing value in column {mapping[key]!r}"))

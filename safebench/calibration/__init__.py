@@ -1,0 +1,1 @@
+"""`safebench calibrate`: how well judges (the jury, each juror, stored judges) agree with humans."""
