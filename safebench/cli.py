@@ -90,6 +90,9 @@ def evaluate(
     allow_errors: Annotated[
         bool, typer.Option("--allow-errors", help="exit 0 even when some records are errors")
     ] = False,
+    calibration: Annotated[
+        Path | None, typer.Option(help="calibration.json of the jury: metrics add the corrected ASR")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress or table; for scripts")] = False,
 ) -> None:
     """Have target models answer a dataset and a jury judge every answer.
@@ -108,6 +111,7 @@ def evaluate(
         "modality": modality,
         "voice": voice,
         "max_attempts": max_attempts,
+        "calibration": calibration,
     }
     try:
         config = _run_config(out, resume, _given(out, resume, load_models(models), options))
@@ -214,10 +218,13 @@ def import_(
     print(report)
 
 
+from safebench.cli_calibrate import calibrate_command, metrics_command  # noqa: E402
 from safebench.cli_generate import generate_command, taxonomy_command  # noqa: E402
 
 app.command("taxonomy")(taxonomy_command)
 app.command("generate")(generate_command)
+app.command("calibrate")(calibrate_command)
+app.command("metrics")(metrics_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -75,6 +75,9 @@ class RunConfig(BaseModel):
     modality: Modality = "image"
     voice: str = Field(default="female", min_length=1)  # which AudioRef the audio modalities play
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    # A calibration.json (safebench calibrate): metrics add the jury-corrected ASR. Not part of what the
+    # run is: it changes no verdict, so it may differ on --resume.
+    calibration: Path | None = None
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -24,10 +24,9 @@ from graphs.state import Case
 from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import AUDIO_MODALITIES, DatasetUnsuitable, check_modality
-from safebench.metrics import compute_metrics
 from safebench.providers.pool import ModelPool
-from safebench.report import write_metrics
 from safebench.run_info import RunInfo
+from safebench.run_metrics import jury_confusion, run_metrics
 from safebench.run_setup import CONFIG_FILE, Resolved, check_models, check_stand_ins, identity, saved_config
 from safebench.schema import Item, MediaRef, Opinion, Result, Usage, Verdict
 from safebench.store import RunStore
@@ -37,7 +36,6 @@ Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
 
 RESULTS_FILE = "results.jsonl"
-METRICS_FILE = "metrics.json"
 
 
 def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
@@ -150,6 +148,8 @@ class Evaluation:
             raise DatasetUnsuitable(unsuitable, dataset.root, self.config.modality)
         self._resolved = check_models(self.config)
         check_stand_ins(self.config)
+        if self.config.calibration is not None:
+            jury_confusion(self.config.calibration)  # a bad calibration file stops the run before any call
         self._dataset = dataset
         return dataset
 
@@ -271,15 +271,7 @@ class Evaluation:
             for result in store.ordered(labels):
                 fh.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
                 records += 1
-        metrics = compute_metrics(store.ordered(labels), dataset.taxonomy)
-        for target in self.config.targets:
-            if target.id in metrics:
-                metrics[target.id] = {
-                    "target_spec": target.spec,
-                    "stand_ins": self.resolved.stand_ins_for(target.id),
-                    **metrics[target.id],
-                }
-        write_metrics(metrics, out / METRICS_FILE)
+        metrics = run_metrics(store, self.config, dataset.taxonomy, self.resolved)
         counts = store.status_counts()
         self.on_event({"event": "finish", "records": records, "metrics": metrics, "counts": counts})
         return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset, counts=counts)

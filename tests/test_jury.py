@@ -69,7 +69,7 @@ async def test_stubborn_split_stops_at_round_cap() -> None:
     out = await run(ctx, PARTIAL)
     assert out["rounds"] == 3 and rounds_of(out) == [0, 1, 2, 3]
     assert len(out["opinions"]) == 20
-    # The majority of last opinions decides (3 strict of 5 in the scripted panel).
+    # The majority of last opinions decides (4 strict of 5 in the scripted panel).
     assert out["verdict"]["status"] == "decided" and out["verdict"]["unsafe"] is True
 
 
