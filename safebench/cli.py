@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from safebench.agents import AgentCardError
+from safebench.cli_common import console as make_console
 from safebench.cli_common import err, fail, jury_option, load_models, model_option, one_line
 from safebench.config import ConfigError, JuryConfig, RetrySettings, RunConfig
 from safebench.dataset import DatasetInvalid, format_problems, resolve_dataset_dir, validate_dataset
@@ -22,6 +24,24 @@ from safebench.run_setup import CONFIG_FILE, resume_config, saved_config
 from safebench.store import RunConflict
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Safety evaluation of multimodal LLMs.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from safebench import __version__
+
+        print(f"safebench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Safety evaluation of multimodal LLMs."""
+
 
 OFFLINE_TARGET = "scripted:mixed"
 
@@ -48,6 +68,10 @@ def _given(out: Path, resume: bool, named: dict[str, ModelConfig], options: dict
 def _run_config(out: Path, resume: bool, given: dict[str, Any]) -> RunConfig:
     """A new run from the options or, with --resume, the run saved in `out`: options need not be
     retyped, and one that differs from the saved run is named."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a run directory; choose a folder")
+    if any((parent / "items.jsonl").is_file() for parent in (out, *out.parents)):
+        raise ConfigError(f"--out {out} is inside a dataset folder; write the run somewhere else")
     if resume and (out / CONFIG_FILE).is_file():
         return resume_config(out, given)
     given.setdefault("targets", [ModelConfig(spec=OFFLINE_TARGET)])
@@ -93,13 +117,16 @@ def evaluate(
     calibration: Annotated[
         Path | None, typer.Option(help="calibration.json of the jury: metrics add the corrected ASR")
     ] = None,
+    by: Annotated[str, typer.Option(help="rows of the summary table: category or scenario")] = "category",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress or table; for scripts")] = False,
 ) -> None:
     """Have target models answer a dataset and a jury judge every answer.
 
     Exit status: 0 when no record is an error, 3 when some are (0 with --allow-errors), 2 on bad input.
     """
-    console = Console(quiet=quiet)
+    console = make_console(quiet)
+    if by not in ("category", "scenario"):
+        raise fail(f"--by {by!r}: choose category or scenario")
     resume = resume or retry_errors
     options = {
         "dataset": dataset,
@@ -135,7 +162,7 @@ def evaluate(
         raise fail(
             f"dataset {config.dataset} is invalid: {len(exc.problems)} problem(s); nothing was started"
         ) from None
-    except (ModelSpecError, ConfigError, FileNotFoundError) as exc:
+    except (ModelSpecError, ConfigError, AgentCardError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 
     _header(console, evaluation, dataset_obj)
@@ -154,11 +181,12 @@ def evaluate(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
-    console.print(summary_table(outcome.metrics, outcome.dataset.taxonomy))
-    console.print(
-        f"{outcome.records} records · {escape(str(out))}/results.jsonl · metrics.json · run.json",
-        highlight=False,
-    )
+    console.print(summary_table(outcome.metrics, outcome.dataset.taxonomy, by=by))
+    page = " · report.html" if outcome.report else ""
+    # Printed even with --quiet: a script needs to know where the results went.
+    print(f"{outcome.records} records · {out}/results.jsonl · metrics.json · run.json{page}")
+    if outcome.report_error:
+        err.print(f"warning: report.html not written: {outcome.report_error}", markup=False, soft_wrap=True)
     if outcome.errors and not allow_errors:
         err.print(
             f"{outcome.errors} record(s) are errors (never counted as safe); rerun exactly those with: "
@@ -170,11 +198,23 @@ def evaluate(
         raise typer.Exit(3)
 
 
+def _jury_line(evaluation: Any) -> str:
+    """`5 jurors: civil_liberties (openai:gpt-4o), …`, slots on one model folded together."""
+    slots = evaluation.resolved.public["jury"]
+    specs = {s["spec"] for s in slots}
+    if len(specs) == 1:
+        return f"jury {len(slots)} × {next(iter(specs))}"
+    return "jury " + ", ".join(f"{s['card']} ({s['spec']})" for s in slots)
+
+
 def _header(console: Console, evaluation: Any, dataset: Any) -> None:
     config = evaluation.config
+    n = min(len(dataset.items), config.limit or len(dataset.items))
+    items = f"{n} of {len(dataset.items)} items" if n < len(dataset.items) else f"{n} items"
     console.print(
-        f"[bold]safebench[/] · dataset {escape(str(dataset.root))} ({len(dataset.items)} items) · "
-        f"targets {escape(', '.join(t.id for t in config.targets))} · out {escape(str(config.out))}",
+        f"[bold]safebench[/] · dataset {escape(str(dataset.root))} ({items}) · "
+        f"targets {escape(', '.join(t.id for t in config.targets))} · {escape(_jury_line(evaluation))} · "
+        f"out {escape(str(config.out))}",
         highlight=False,
     )
     stand_ins = evaluation.resolved.stand_ins
@@ -207,12 +247,15 @@ def import_(
     file: Annotated[Path, typer.Argument(help="CSV or JSONL file of another benchmark")],
     map_: Annotated[str, typer.Option("--map", help="text=COL,scenario=COL[,category=COL,id=COL,image=COL]")],
     out: Annotated[Path, typer.Option("--out", help="dataset folder to write")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace what an earlier import wrote in --out")
+    ] = False,
 ) -> None:
     """Turn another benchmark's file into a safebench dataset folder."""
     from safebench.dataset.importer import ImportFailed, import_file, parse_mapping
 
     try:
-        report = import_file(file, parse_mapping(map_), out)
+        report = import_file(file, parse_mapping(map_), out, overwrite=overwrite)
     except (ImportFailed, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     print(report)
@@ -220,11 +263,13 @@ def import_(
 
 from safebench.cli_calibrate import calibrate_command, metrics_command  # noqa: E402
 from safebench.cli_generate import generate_command, taxonomy_command  # noqa: E402
+from safebench.cli_report import report_command  # noqa: E402
 
 app.command("taxonomy")(taxonomy_command)
 app.command("generate")(generate_command)
 app.command("calibrate")(calibrate_command)
 app.command("metrics")(metrics_command)
+app.command("report")(report_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

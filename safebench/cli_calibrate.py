@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from safebench.cli_common import console as make_console
 from safebench.cli_common import err, fail, jury_option, load_models, one_line
 from safebench.config import ConfigError, JuryConfig, RetrySettings
 from safebench.dataset import DatasetInvalid, format_problems
@@ -50,7 +50,7 @@ def calibrate_command(
     from safebench.calibration.table import calibration_table
     from safebench.progress import RunDisplay
 
-    console = Console(quiet=quiet)
+    console = make_console(quiet)
     try:
         mapping = parse_mapping(map_) if map_ else None
         stored: str | Path = Path(stored_judges) if stored_judges.lower().endswith(".csv") else stored_judges
@@ -117,17 +117,18 @@ def metrics_command(
     calibration: Annotated[
         Path | None, typer.Option(help="calibration.json: adds the jury-corrected ASR (asr_corrected)")
     ] = None,
+    by: Annotated[str, typer.Option(help="rows of the table: category or scenario")] = "category",
     quiet: Annotated[bool, typer.Option("--quiet", help="no table")] = False,
 ) -> None:
     """Recompute RUN_DIR/metrics.json from its saved records, without any model call."""
     from safebench.run_metrics import recompute_metrics
 
-    console = Console(quiet=quiet)
+    console = make_console(quiet)
     try:
         metrics, taxonomy = recompute_metrics(run_dir, calibration)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         raise fail(one_line(exc)) from None
     from safebench.report import summary_table
 
-    console.print(summary_table(metrics, taxonomy))
+    console.print(summary_table(metrics, taxonomy, by="scenario" if by == "scenario" else "category"))
     console.print(f"{run_dir}/metrics.json", highlight=False, markup=False)

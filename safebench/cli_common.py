@@ -11,7 +11,13 @@ from rich.markup import escape
 from safebench.config import JuryConfig, load_yaml_model
 from safebench.models import ModelConfig
 
-err = Console(stderr=True)
+# emoji=False: rich would turn text such as "openai:x:" in a spec into an emoji; escape() does not stop it.
+err = Console(stderr=True, emoji=False)
+
+
+def console(quiet: bool = False) -> Console:
+    """The standard output console of a command (no emoji codes, as for `err`)."""
+    return Console(quiet=quiet, emoji=False)
 
 
 def fail(message: str) -> typer.Exit:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from safebench.cli_common import console as make_console
 from safebench.cli_common import err, fail
 from safebench.dataset import DatasetInvalid, format_problems
 from safebench.models import ModelConfig
@@ -57,6 +58,7 @@ def taxonomy_command(
     base: Annotated[Path | None, typer.Option(help="an existing taxonomy to extend")] = None,
     max_rounds: Annotated[int, typer.Option(min=0, help="rebuttal rounds at most")] = 3,
     seed: Annotated[int, typer.Option(help="seed for anything random")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --out file")] = False,
     quiet: Annotated[bool, typer.Option("--quiet")] = False,
 ) -> None:
     """Judge agents debate a risk taxonomy: propose, merge, critique and revise, then vote."""
@@ -64,7 +66,9 @@ def taxonomy_command(
     from safebench.generation.pipeline import load_generation_taxonomy
     from safebench.taxonomy import save_taxonomy
 
-    console = Console(quiet=quiet)
+    console = make_console(quiet)
+    if out.exists() and not overwrite:  # e.g. a hand-edited taxonomy: never replaced silently
+        raise fail(f"{out} exists; pass --overwrite to replace it (and its transcript)")
     try:
         judge_models = _specs(judges)
         if not judge_models:
@@ -116,12 +120,19 @@ def generate_command(
     seed: Annotated[int, typer.Option()] = 0,
     concurrency: Annotated[int, typer.Option(min=1)] = 8,
     cache: Annotated[Path | None, typer.Option(help="SQLite call cache (default OUT/cache.sqlite)")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace a finished dataset in --out")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet")] = False,
 ) -> None:
     """Generate queries, score and keep the best, pair each with an image and speech."""
     from safebench.generation.pipeline import GenerateConfig, Generation
 
-    console = Console(quiet=quiet)
+    console = make_console(quiet)
+    # A finished dataset is there once items.jsonl is; an interrupted generation (no items.jsonl yet)
+    # resumes from its call cache without asking.
+    if (out / "items.jsonl").is_file() and not overwrite:
+        raise fail(f"{out} already holds a dataset; pass --overwrite to replace it, or choose another --out")
     try:
         config = GenerateConfig(
             out=out,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator
 
 
 class ModelConfig(BaseModel):
@@ -13,7 +14,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    spec: str = Field(min_length=3, pattern=r"^[A-Za-z0-9_\-]+:.+$")
+    spec: str = Field(min_length=1)
     # What a target is called in records and metrics: its name in a models file, else the spec.
     label: str | None = Field(default=None, min_length=1)
     # OpenAI-compatible servers; default to OPENAI_BASE_URL / OPENAI_API_KEY.
@@ -35,6 +36,15 @@ class ModelConfig(BaseModel):
     dtype: str = "auto"
     batch_size: int = Field(default=8, ge=1)
     trust_remote_code: bool = False
+
+    @field_validator("spec")
+    @classmethod
+    def _provider_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+:.+", value):
+            # The commonest slip is a bare model name: say which spec was probably meant.
+            hint = f"; did you mean openai:{value}?" if value and ":" not in value else ""
+            raise ValueError(f"model spec {value!r} needs a provider prefix (provider:name){hint}")
+        return value
 
     @property
     def id(self) -> str:

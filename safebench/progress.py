@@ -43,11 +43,15 @@ class RunDisplay:
 
     def __exit__(self, *exc: object) -> None:
         self.live.__exit__(*exc)
+        if not self.console.is_terminal:
+            self.console.print()  # piped: the last progress line has no newline of its own
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "start":
             self.progress.update(self.task, total=event["total"], completed=event["done"])
+            if event["done"]:
+                self.console.print(f"resuming: {event['done']} of {event['total']} records done")
         elif kind == "record":
             verdict = event["result"].verdict
             if verdict.status == "decided":

@@ -23,14 +23,15 @@ def _cells(cell: dict[str, Any]) -> list[str]:
     return [_fmt(cell.get("asr"), cell.get("asr_ci")), _fmt(cell.get("sri"), cell.get("sri_ci"))]
 
 
-def _category_rows(metrics: dict[str, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
-    """(category id, label) for every category any target has records in: taxonomy order first,
+def _rows(metrics: dict[str, Any], taxonomy: Taxonomy, by: str) -> list[tuple[str, str]]:
+    """(id, label) for every category (or scenario) any target has records in: taxonomy order first,
     then ids the taxonomy does not know (labelled by their id)."""
     present: dict[str, None] = {}
     for target in metrics.values():
-        present.update(dict.fromkeys(target.get("by_category", {})))
-    rows = [(c.id, f"{c.abbr} {c.name}") for c in taxonomy.categories if c.id in present]
-    known = {c.id for c in taxonomy.categories}
+        present.update(dict.fromkeys(target.get(f"by_{by}", {})))
+    groups = taxonomy.categories if by == "category" else list(taxonomy.scenarios.values())
+    rows = [(g.id, f"{g.abbr} {g.name}") for g in groups if g.id in present]
+    known = {g.id for g in groups}
     rows += [(cid, cid) for cid in present if cid not in known]
     return rows
 
@@ -59,23 +60,25 @@ def _caption(metrics: dict[str, Any]) -> str | None:
     return escape("\n".join(lines)) if lines else None
 
 
-def summary_table(metrics: dict[str, Any], taxonomy: Taxonomy) -> Table:
-    """Categories x targets: ASR and SRI per target with 95% intervals, then the AVG (unweighted category
-    mean) and Overall rows, and the jury-corrected ASR when a calibration was given.
+def summary_table(metrics: dict[str, Any], taxonomy: Taxonomy, by: str = "category") -> Table:
+    """Categories (or scenarios, `by="scenario"`) x targets: ASR and SRI per target with 95% intervals,
+    then the AVG (unweighted category mean) and Overall rows, and the jury-corrected ASR when a
+    calibration was given. One column group per target, its name once, with the direction that is safer.
 
     Every string is escaped because target specs and unknown category ids come from the user and
     would otherwise be read as rich markup.
     """
-    table = Table(title="SafeBench results", caption=_caption(metrics))
-    table.add_column("Category")
+    title = "SafeBench results · ASR % judged unsafe (lower is safer) · SRI 0-100 (higher is safer)"
+    table = Table(title=title, caption=_caption(metrics))
+    table.add_column("Category" if by == "category" else "Scenario")
     for target in metrics:
-        table.add_column(escape(f"{target}\nASR"), justify="right")
-        table.add_column(escape(f"{target}\nSRI"), justify="right")
+        table.add_column(escape(f"{target}\nASR ↓"), justify="right")
+        table.add_column("\nSRI ↑", justify="right")
 
-    for cid, label in _category_rows(metrics, taxonomy):
+    for cid, label in _rows(metrics, taxonomy, by):
         cells = []
         for m in metrics.values():
-            cells += _cells(m.get("by_category", {}).get(cid, {}))
+            cells += _cells(m.get(f"by_{by}", {}).get(cid, {}))
         table.add_row(escape(label), *(escape(c) for c in cells))
 
     table.add_section()

@@ -20,7 +20,7 @@ from safebench.config import ConfigError, RunConfig
 from safebench.models import ModelConfig
 from safebench.providers.openai import resolve_base_url
 from safebench.providers.pool import model_key
-from safebench.providers.registry import preflight
+from safebench.providers.registry import ModelSpecError, preflight
 
 CONFIG_FILE = "config.yaml"
 # Settings that make a run what it is; the others (out, concurrency, retry) may change on --resume.
@@ -79,10 +79,16 @@ def check_models(config: RunConfig) -> Resolved:
     jurors, (fore_card, fore_model) = jury_seats(config.jury)
     models = [*config.targets, *(m for _, m in jurors), fore_model]
     seen: set[str] = set()
+    problems: list[str] = []
     for model in models:
         if model_key(model) not in seen:
             seen.add(model_key(model))
-            preflight(model)
+            try:
+                preflight(model)
+            except ModelSpecError as exc:  # all of a mixed jury's problems at once, one line each
+                problems.append(str(exc))
+    if problems:
+        raise ModelSpecError("\n".join(dict.fromkeys(problems)))
     stand_ins = [f"target {t.id}: {t.spec}" for t in config.targets if t.provider == "scripted"]
     stand_ins += [
         f"juror {slot} ({card.id}): {m.spec}"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from langchain_core.callbacks import BaseCallbackHandler
@@ -32,10 +33,12 @@ from safebench.schema import Item, MediaRef, Opinion, Result, Usage, Verdict
 from safebench.store import RunStore
 from safebench.targets import Target, create_target
 
+T = TypeVar("T")
 Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
 
 RESULTS_FILE = "results.jsonl"
+REPORT_FILE = "report.html"
 
 
 def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
@@ -103,6 +106,8 @@ class RunOutcome:
     records: int
     dataset: Dataset
     counts: dict[str, int] = field(default_factory=dict)  # records by verdict status
+    report: Path | None = None  # RUN_DIR/report.html, when it could be written
+    report_error: str | None = None  # why not: the records and metrics are saved regardless
 
     @property
     def errors(self) -> int:
@@ -175,9 +180,20 @@ class Evaluation:
             await self._evaluate(store, dataset, items)
             outcome = self._finish(store, dataset)
             info.finish(outcome.counts)
+            self._write_report(outcome)
             return outcome
         finally:
             store.close()
+
+    def _write_report(self, outcome: RunOutcome) -> None:
+        """RUN_DIR/report.html from the saved files. Presentation only: if it fails, the run's records and
+        metrics stand and the outcome says why there is no page."""
+        try:
+            from safebench.html_report import build_report
+
+            outcome.report = build_report([outcome.run_dir], outcome.run_dir / REPORT_FILE)
+        except Exception as exc:  # any failure to draw the page must not fail a finished run
+            outcome.report_error = f"{type(exc).__name__}: {exc}"
 
     async def _evaluate(self, store: RunStore, dataset: Dataset, items: list[Item]) -> None:
         retry = self.config.retry.policy()
@@ -308,4 +324,15 @@ def evaluate(
     coroutine = evaluate_async(
         config, resume=resume, retry_errors=retry_errors, on_event=on_event, callbacks=callbacks
     )
-    return asyncio.run(coroutine)
+    return run_sync(coroutine)
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to the end, also from code that already runs an event loop (a Jupyter cell),
+    where asyncio.run refuses: then on a fresh loop in a worker thread, waited for here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="safebench-run") as pool:
+        return pool.submit(asyncio.run, coroutine).result()

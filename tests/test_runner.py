@@ -166,3 +166,58 @@ def test_dataset_is_validated_once_when_the_cli_prepares_first(
     result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "run"), "--limit", "2", "--quiet"])
     assert result.exit_code == 0, result.output
     assert len(calls) == 1
+
+
+async def test_evaluate_works_inside_a_running_event_loop(tmp_path: Path) -> None:
+    # A Jupyter cell runs inside an event loop, where asyncio.run refuses to start another.
+    outcome = evaluate(out=tmp_path / "run", limit=2)
+    assert outcome.records == 2
+
+
+def test_version_flag_and_one_line_errors_for_common_slips(tmp_path: Path) -> None:
+    from safebench import __version__
+
+    assert CliRunner().invoke(app, ["--version"]).output.strip() == f"safebench {__version__}"
+    bare = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "r"), "--target", "gpt-4o"])
+    assert bare.exit_code == 2 and "did you mean openai:gpt-4o?" in bare.output
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    on_file = CliRunner().invoke(app, ["evaluate", "--out", str(a_file)])
+    assert on_file.exit_code == 2 and "is a file" in on_file.output
+    dataset = tmp_path / "data"
+    dataset.mkdir()
+    (dataset / "items.jsonl").write_text("")
+    inside = CliRunner().invoke(app, ["evaluate", "--out", str(dataset / "run")])
+    assert inside.exit_code == 2 and "inside a dataset folder" in inside.output
+    for result in (bare, on_file, inside):
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_every_model_problem_is_listed_at_once(tmp_path: Path) -> None:
+    jury = tmp_path / "jury.yaml"
+    jury.write_text(
+        yaml.safe_dump(
+            {
+                "jurors": [
+                    {"card": "wise_elder", "model": "scripted:oracle"},
+                    {"card": "clinician", "model": "nosuch:x"},
+                ],
+                "quorum": 2,
+            }
+        )
+    )
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "run"), "--jury", str(jury)])
+    assert result.exit_code == 2
+    assert "unknown scripted stand-in 'scripted:oracle'" in result.output and "nosuch:x" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_card_and_modality_are_one_line(tmp_path: Path) -> None:
+    jury = tmp_path / "jury.yaml"
+    jury.write_text(yaml.safe_dump({"jurors": [{"card": "nobody", "model": "scripted:juror"}], "quorum": 1}))
+    unknown_card = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "a"), "--jury", str(jury)])
+    video = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "b"), "--modality", "video"])
+    assert unknown_card.exit_code == 2 and "no juror card with id 'nobody'" in unknown_card.output
+    assert video.exit_code == 2 and "modality" in video.output
+    for result in (unknown_card, video):
+        assert len(result.output.strip().splitlines()) == 1

@@ -304,7 +304,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty; choose a new folder or pass overwrite")
+            raise FileExistsError(f"{out} is not empty; choose a new folder or pass --overwrite")
         # remove only what an import writes, never anything else the user keeps there
         for name in (ITEMS_FILE, TAXONOMY_FILE, CARD_FILE):
             (out / name).unlink(missing_ok=True)
