@@ -27,6 +27,6 @@ def report_command(
     target = out or run_dirs[0] / "report.html"
     try:
         path = build_report(run_dirs, target, figures_dir=figures)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (FileNotFoundError, ImportError, ValueError, OSError) as exc:  # ImportError: no matplotlib
         raise fail(one_line(exc)) from None
     print(path)
