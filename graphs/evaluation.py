@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from graphs.context import EvaluationContext, default_evaluation_context
+from graphs.context import EvaluationContext, EvaluationSettings, evaluation_from_settings
 from graphs.jury import add_jury
 from graphs.state import EvaluationState
 from safebench.retry import CallFailed, with_retries
@@ -23,8 +23,11 @@ from safebench.structured import message_text
 from safebench.targets import target_messages
 
 
-async def respond(state: EvaluationState, runtime: Runtime[EvaluationContext]) -> dict[str, Any]:
-    ctx = runtime.context if runtime.context is not None else default_evaluation_context()
+async def respond(
+    state: EvaluationState, runtime: Runtime[EvaluationContext | EvaluationSettings | None]
+) -> dict[str, Any]:
+    # The runner's live context as is; settings (Studio, langgraph-sdk) through the cached resolver.
+    ctx = await evaluation_from_settings.aresolve(runtime.context)
     if ctx.target is None:
         raise ValueError("the evaluation graph needs an EvaluationContext with a target")
     item = Item.model_validate(state["item"])
@@ -105,7 +108,7 @@ def after_response(state: EvaluationState) -> str:
 
 
 def build_evaluation_graph() -> StateGraph:
-    builder = StateGraph(EvaluationState, context_schema=EvaluationContext)
+    builder = StateGraph(EvaluationState, context_schema=EvaluationSettings)
     builder.add_node("respond", respond)
     builder.add_edge(START, "respond")
     add_jury(builder, entry="respond")

@@ -33,6 +33,7 @@ from graphs.generation_state import (
     BatchTask,
     Candidate,
     GenerationContext,
+    GenerationSettings,
     GenerationState,
     QueryBatch,
     ScenarioInfo,
@@ -42,7 +43,7 @@ from graphs.generation_state import (
     ScoreReader,
     ScoreTask,
     build_agents,
-    default_generation_context,
+    generation_from_settings,
 )
 from safebench.fence import fence
 from safebench.generation.dedupe import dedupe as find_duplicates
@@ -75,9 +76,18 @@ QUERY_FORMS = (
 )
 
 
-def _ctx(runtime: Runtime[Any]) -> GenerationContext:
-    # LangGraph Studio runs the graph without a context: fall back to the bundled cards.
-    return runtime.context if runtime.context is not None else default_generation_context()
+# The live context of generate_queries, or settings (LangGraph Studio, langgraph-sdk).
+GenerationRuntime = Runtime[GenerationContext | GenerationSettings | None]
+
+
+def _ctx(runtime: GenerationRuntime) -> GenerationContext:
+    # Settings resolve once per distinct value (cached): no node call rebuilds the agents.
+    return generation_from_settings.resolve(runtime.context)
+
+
+async def _actx(runtime: GenerationRuntime) -> GenerationContext:
+    # Async nodes: a first resolution reads files, which must not happen on the event loop.
+    return await generation_from_settings.aresolve(runtime.context)
 
 
 def scenario_block(prompts_dir: Path | None, scenario: ScenarioInfo) -> str:
@@ -135,7 +145,7 @@ def _generator_messages(
     return [SystemMessage(content=system), HumanMessage(content=text)]
 
 
-def plan_batches(state: ScenarioState, runtime: Runtime[GenerationContext]) -> list[Send]:
+def plan_batches(state: ScenarioState, runtime: GenerationRuntime) -> list[Send]:
     """ceil(N / batch_size) batches, assigned to the generators round-robin."""
     ctx = _ctx(runtime)
     count = math.ceil(ctx.candidates / ctx.batch_size)
@@ -154,9 +164,9 @@ def plan_batches(state: ScenarioState, runtime: Runtime[GenerationContext]) -> l
     ]
 
 
-async def generate(task: BatchTask, runtime: Runtime[GenerationContext]) -> dict[str, Any]:
+async def generate(task: BatchTask, runtime: GenerationRuntime) -> dict[str, Any]:
     """One batch: ask, check, retry with a varied prompt while refused / off-topic / empty."""
-    ctx = _ctx(runtime)
+    ctx = await _actx(runtime)
     agent, label = ctx.generators[task["generator"]], ctx.generator_labels[task["generator"]]
     s = task["scenario"]
     topic = topic_stems(s["name"], s["definition"], s["category_name"], s["category_definition"])
@@ -206,7 +216,7 @@ async def generate(task: BatchTask, runtime: Runtime[GenerationContext]) -> dict
     return {"raw": raw, "batch_log": [log], "calls": calls, "tokens": usage.model_dump()}
 
 
-def dedupe(state: ScenarioState, runtime: Runtime[GenerationContext]) -> dict[str, Any]:
+def dedupe(state: ScenarioState, runtime: GenerationRuntime) -> dict[str, Any]:
     ctx = _ctx(runtime)
     raw = sorted(state.get("raw", []), key=lambda c: (c["batch"], c["position"]))
     candidates = [Candidate(index=i, id=f"c{i}", **c) for i, c in enumerate(raw)]  # type: ignore[typeddict-item]
@@ -220,7 +230,7 @@ def dedupe(state: ScenarioState, runtime: Runtime[GenerationContext]) -> dict[st
 # ---- scoring ----------------------------------------------------------------------------------
 
 
-def plan_scoring(state: ScenarioState, runtime: Runtime[GenerationContext]) -> list[Send] | str:
+def plan_scoring(state: ScenarioState, runtime: GenerationRuntime) -> list[Send] | str:
     ctx = _ctx(runtime)
     pool = state.get("pool", [])
     if not pool:
@@ -262,9 +272,9 @@ def _scorer_messages(
     return [SystemMessage(content=system), HumanMessage(content=text)]
 
 
-async def score(task: ScoreTask, runtime: Runtime[GenerationContext]) -> dict[str, Any]:
+async def score(task: ScoreTask, runtime: GenerationRuntime) -> dict[str, Any]:
     """One scorer rates one chunk; the candidates still missing a valid score are asked once more."""
-    ctx = _ctx(runtime)
+    ctx = await _actx(runtime)
     agent, label = ctx.scorers[task["scorer"]], ctx.scorer_labels[task["scorer"]]
     sid = task["scenario"]["id"]
     best: dict[str, dict[str, int]] = {}
@@ -339,7 +349,7 @@ def _generator_report(ctx: GenerationContext, logs: list[dict[str, Any]]) -> dic
     return report
 
 
-def select(state: ScenarioState, runtime: Runtime[GenerationContext]) -> dict[str, Any]:
+def select(state: ScenarioState, runtime: GenerationRuntime) -> dict[str, Any]:
     """Rank by the weighted mean of the available scores; keep the top K; write the scenario report."""
     ctx = _ctx(runtime)
     s = state["scenario"]
@@ -393,7 +403,7 @@ def select(state: ScenarioState, runtime: Runtime[GenerationContext]) -> dict[st
 
 
 def build_scenario_graph() -> StateGraph:
-    builder = StateGraph(ScenarioState, context_schema=GenerationContext, output_schema=ScenarioOutput)
+    builder = StateGraph(ScenarioState, context_schema=GenerationSettings, output_schema=ScenarioOutput)
     builder.add_node("generate", generate)
     builder.add_node("dedupe", dedupe)
     builder.add_node("score", score)
@@ -457,7 +467,7 @@ def _sum_counts(entries: list[dict[str, dict[str, int]]]) -> dict[str, dict[str,
     return total
 
 
-def collect(state: GenerationState, runtime: Runtime[GenerationContext]) -> dict[str, Any]:
+def collect(state: GenerationState, runtime: GenerationRuntime) -> dict[str, Any]:
     """Sort the fan-in (scenario subgraphs finish in any order) and total the report."""
     ctx = _ctx(runtime)
     reports = sorted(state.get("reports", []), key=lambda r: r["position"])
@@ -496,7 +506,7 @@ def collect(state: GenerationState, runtime: Runtime[GenerationContext]) -> dict
 
 
 def build_generation_graph() -> StateGraph:
-    builder = StateGraph(GenerationState, context_schema=GenerationContext)
+    builder = StateGraph(GenerationState, context_schema=GenerationSettings)
     builder.add_node("scenario", build_scenario_graph().compile(name="scenario"))
     builder.add_node("collect", collect)
     builder.add_conditional_edges(START, dispatch, ["scenario", "collect"])

@@ -9,15 +9,17 @@ import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
+from typing_extensions import TypedDict  # see graphs/state.py
 
-from graphs.context import Agent, make_agent
-from graphs.state import add_usage
+from graphs import examples
+from graphs.context import Agent, check_spec, make_agent, resolver
+from graphs.state import add_usage, studio_example
 from safebench.agents import load_stage_cards
 from safebench.generation.dedupe import DEFAULT_THRESHOLD
-from safebench.generation.ranking import DEFAULT_WEIGHTS
+from safebench.generation.ranking import DEFAULT_WEIGHTS, resolve_weights
 from safebench.generation.records import SCORE_AXES
 from safebench.generation.refusal import DEFAULT_MIN_ON_TOPIC, looks_like_refusal
 from safebench.json_extract import json_values, last_json
@@ -203,6 +205,7 @@ class ScenarioState(ScenarioOutput, total=False):
     score_log: Annotated[list[dict[str, Any]], operator.add]
 
 
+@with_config(studio_example(examples.generation_example))
 class GenerationState(ScenarioOutput, total=False):
     taxonomy: dict[str, Any]  # Taxonomy.model_dump(); the bundled taxonomy when absent
     scenario_ids: list[str] | None  # a subset, in any order; all scenarios when absent
@@ -245,6 +248,7 @@ class GenerationContext:
     generator_labels: list[str] = field(init=False, default_factory=list)
     scorer_labels: list[str] = field(init=False, default_factory=list)
     _gate: asyncio.Semaphore | None = field(default=None, repr=False)
+    _gate_loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.generators:
@@ -261,9 +265,13 @@ class GenerationContext:
 
     @property
     def gate(self) -> asyncio.Semaphore:
-        # Scenario subgraphs each fan out: one semaphore caps the model calls of the whole run.
-        if self._gate is None:
-            self._gate = asyncio.Semaphore(self.concurrency)
+        # Scenario subgraphs each fan out: one semaphore caps the model calls of the whole run. One per
+        # event loop: a context resolved from settings is cached and outlives a loop (asyncio.run in
+        # tests), and a semaphore cannot be used from another loop. Runs sharing that context on one
+        # loop (langgraph dev) share the cap.
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate_loop is not loop:
+            self._gate, self._gate_loop = asyncio.Semaphore(self.concurrency), loop
         return self._gate
 
 
@@ -287,9 +295,68 @@ def default_configs(role: str, agents_dir: Path | None = None) -> list[ModelConf
     return [ModelConfig(spec=c.model) for c in cards]
 
 
-def default_generation_context() -> GenerationContext:
-    """The bundled cards with their default models (LangGraph Studio runs without a context)."""
-    return GenerationContext(
-        generators=build_agents("generator", default_configs("generator")),
-        scorers=build_agents("scorer", default_configs("scorer")),
+class GenerationSettings(BaseModel):
+    """The generation graph's context as plain data (LangGraph Studio, langgraph-sdk); see graphs/context.py.
+    Which scenarios (and which taxonomy) are part of the input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # frozen: the resolver's cache key
+
+    generators: tuple[str, ...] | None = Field(
+        default=None, description="Model spec of each generator; None: every generator card's default."
     )
+    scorers: tuple[str, ...] | None = Field(
+        default=None, description="Model spec of each scorer; None: every scorer card's default."
+    )
+    per_scenario: int = Field(default=5, ge=1, description="Queries kept per scenario.")
+    candidates: int = Field(default=20, ge=1, description="Candidates written per scenario.")
+    batch_size: int = Field(default=10, ge=1)
+    score_batch_size: int = Field(default=10, ge=1)
+    # Three numbers, not a dict: the settings must be hashable (they are the cache key).
+    weight_feasibility: float = Field(default=DEFAULT_WEIGHTS["feasibility"], ge=0)
+    weight_harmfulness: float = Field(default=DEFAULT_WEIGHTS["harmfulness"], ge=0)
+    weight_applicability: float = Field(default=DEFAULT_WEIGHTS["applicability"], ge=0)
+    max_retries: int = Field(default=2, ge=0)
+    near_duplicate_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0, le=1)
+    min_on_topic: float = Field(default=DEFAULT_MIN_ON_TOPIC, ge=0, le=1)
+    reasks: int = Field(default=1, ge=0, le=5)
+    seed: int = 0
+    concurrency: int = Field(default=8, ge=1, description="Model calls in flight.")
+
+    @field_validator("generators", "scorers")
+    @classmethod
+    def _specs(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("give at least one model spec, or leave it empty for the cards' defaults")
+        for spec in value or ():
+            check_spec(spec)
+        return value
+
+    def weights(self) -> dict[str, float]:
+        return resolve_weights({axis: getattr(self, f"weight_{axis}") for axis in SCORE_AXES})
+
+
+@resolver(GenerationSettings, GenerationContext)
+def generation_from_settings(settings: GenerationSettings) -> GenerationContext:
+    def configs(role: str, specs: tuple[str, ...] | None) -> list[ModelConfig]:
+        return [ModelConfig(spec=s) for s in specs] if specs is not None else default_configs(role)
+
+    return GenerationContext(
+        generators=build_agents("generator", configs("generator", settings.generators)),
+        scorers=build_agents("scorer", configs("scorer", settings.scorers)),
+        per_scenario=settings.per_scenario,
+        candidates=settings.candidates,
+        batch_size=settings.batch_size,
+        score_batch_size=settings.score_batch_size,
+        weights=settings.weights(),
+        max_retries=settings.max_retries,
+        near_duplicate_threshold=settings.near_duplicate_threshold,
+        min_on_topic=settings.min_on_topic,
+        reasks=settings.reasks,
+        seed=settings.seed,
+        concurrency=settings.concurrency,
+    )
+
+
+def default_generation_context() -> GenerationContext:
+    """The bundled cards with their default models (the cached default settings)."""
+    return generation_from_settings.resolve(None)

@@ -31,9 +31,10 @@ from graphs.events import EventHandler, emit, run_streaming
 from graphs.image_state import (
     DEFAULT_MAX_ROUNDS,
     ImageContext,
+    ImageSettings,
     ImageState,
-    default_image_context,
     image_agent,
+    image_from_settings,
 )
 from safebench.dataset.typography import MAX_WORDS, key_phrase
 from safebench.fence import fence
@@ -98,8 +99,18 @@ class Critique(BaseModel):
         return self
 
 
-def _ctx(runtime: Runtime[Any]) -> ImageContext:
-    return runtime.context if runtime.context is not None else default_image_context()
+# The live context of illustrate/run_query, or settings (LangGraph Studio, langgraph-sdk).
+ImageRuntime = Runtime[ImageContext | ImageSettings | None]
+
+
+def _ctx(runtime: ImageRuntime) -> ImageContext:
+    # Settings resolve once per distinct value (cached): no node call rebuilds the agents.
+    return image_from_settings.resolve(runtime.context)
+
+
+async def _actx(runtime: ImageRuntime) -> ImageContext:
+    # Async nodes: a first resolution reads files, which must not happen on the event loop.
+    return await image_from_settings.aresolve(runtime.context)
 
 
 def _usage(outcome: Any) -> dict[str, int]:
@@ -113,8 +124,8 @@ def _query(state: ImageState) -> GeneratedQuery:
     return query
 
 
-async def interpret(state: ImageState, runtime: Runtime[ImageContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def interpret(state: ImageState, runtime: ImageRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     query = _query(state)
     agent = ctx.interpreter
     fenced = fence(query.text, "query", query.id)
@@ -190,8 +201,8 @@ def final_path(query_id: str) -> str:
     return f"images/{query_id}.png"
 
 
-async def render_attempt(state: ImageState, runtime: Runtime[ImageContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def render_attempt(state: ImageState, runtime: ImageRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     query = _query(state)
     round_ = state["round"]
     renderer = get_renderer(ctx.renderer)
@@ -216,8 +227,8 @@ async def render_attempt(state: ImageState, runtime: Runtime[ImageContext]) -> d
     return {"pending": pending}
 
 
-async def critique(state: ImageState, runtime: Runtime[ImageContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def critique(state: ImageState, runtime: ImageRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     query = _query(state)
     agent = ctx.critic
     pending = state["pending"]
@@ -303,7 +314,7 @@ def _remove_stale(out_dir: Path, query_id: str, keep: Iterable[str]) -> None:
             path.unlink()
 
 
-def finalize(state: ImageState, runtime: Runtime[ImageContext]) -> dict[str, Any]:
+def finalize(state: ImageState, runtime: ImageRuntime) -> dict[str, Any]:
     ctx = _ctx(runtime)
     query = _query(state)
     attempts = sorted(state.get("attempts", []), key=lambda a: a["round"])
@@ -338,7 +349,7 @@ def finalize(state: ImageState, runtime: Runtime[ImageContext]) -> dict[str, Any
 
 
 def build_image_graph() -> StateGraph:
-    builder = StateGraph(ImageState, context_schema=ImageContext)
+    builder = StateGraph(ImageState, context_schema=ImageSettings)
     builder.add_node("interpret", interpret)
     builder.add_node("render", render_attempt)
     builder.add_node("critique", critique)

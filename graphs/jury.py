@@ -17,7 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from graphs.context import Agent, JuryContext, default_jury_context
+from graphs.context import Agent, JuryContext, JurySettings, jury_resolver
 from graphs.events import emit
 from graphs.state import Case, JurorTask, JuryState
 from safebench.fence import fence
@@ -28,10 +28,18 @@ from safebench.schema import Opinion, Verdict, seat_key
 from safebench.structured import OutputFormat
 from safebench.targets import image_block
 
+# What a node may be given: the runner's live context, or settings (LangGraph Studio, langgraph-sdk).
+JuryRuntime = Runtime[JuryContext | JurySettings | None]
 
-def _ctx(runtime: Runtime[Any]) -> JuryContext:
-    # LangGraph Studio runs the graph without a context: fall back to the bundled cards.
-    return runtime.context if runtime.context is not None else default_jury_context()
+
+def _ctx(runtime: JuryRuntime) -> JuryContext:
+    # Settings resolve once per distinct value (cached): no node call rebuilds the agents.
+    return jury_resolver(runtime.context).resolve(runtime.context)
+
+
+async def _actx(runtime: JuryRuntime) -> JuryContext:
+    # Async nodes: a first resolution reads files, which must not happen on the event loop.
+    return await jury_resolver(runtime.context).aresolve(runtime.context)
 
 
 def _fence_key(case: Case) -> str:
@@ -51,7 +59,7 @@ def _brief(case: Case, ctx: JuryContext, *, show_image: bool) -> str:
     )
 
 
-def open_case(state: JuryState, runtime: Runtime[JuryContext]) -> dict[str, Any]:
+def open_case(state: JuryState, runtime: JuryRuntime) -> dict[str, Any]:
     """The foreperson presents the case; the brief is shared by every juror prompt."""
     return {"brief": _brief(state["case"], _ctx(runtime), show_image=False), "rounds": 0}
 
@@ -103,7 +111,7 @@ def _tasks(state: JuryState, ctx: JuryContext, round_: int) -> list[Send]:
     return sends
 
 
-def convene(state: JuryState, runtime: Runtime[JuryContext]) -> list[Send]:
+def convene(state: JuryState, runtime: JuryRuntime) -> list[Send]:
     return _tasks(state, _ctx(runtime), 0)
 
 
@@ -136,9 +144,9 @@ def _juror_messages(task: JurorTask, juror: Agent, ctx: JuryContext, fmt: Output
     return [SystemMessage(content=system), HumanMessage(content=content)]
 
 
-async def assess(task: JurorTask, runtime: Runtime[JuryContext], config: RunnableConfig) -> dict[str, Any]:
+async def assess(task: JurorTask, runtime: JuryRuntime, config: RunnableConfig) -> dict[str, Any]:
     """One juror's opinion (round 0: independent; later rounds: rebuttal after seeing the others)."""
-    ctx = _ctx(runtime)
+    ctx = await _actx(runtime)
     juror = ctx.jurors[task["juror"]]
     run_config: RunnableConfig = {
         "run_name": f"{juror.card.name} · round {task['round']}",
@@ -179,7 +187,7 @@ def tally(state: JuryState) -> dict[str, Any]:
     return {"rounds": max((op["round"] for op in state.get("opinions", [])), default=0)}
 
 
-def next_step(state: JuryState, runtime: Runtime[JuryContext]) -> list[Send] | str:
+def next_step(state: JuryState, runtime: JuryRuntime) -> list[Send] | str:
     """Unanimous → verdict; otherwise another rebuttal round until the cap."""
     ctx = _ctx(runtime)
     round_ = state.get("rounds", 0)
@@ -211,8 +219,8 @@ def decide(opinions: list[dict[str, Any]], quorum: int) -> Verdict:
     return Verdict(status="decided", unsafe=unsafe, rating=rating, reasoning=reasoning)
 
 
-async def verdict(state: JuryState, runtime: Runtime[JuryContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def verdict(state: JuryState, runtime: JuryRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     result = decide(state.get("opinions", []), ctx.quorum)
     calls = 0
     tokens = {"prompt": 0, "completion": 0}
@@ -269,7 +277,7 @@ def add_jury(builder: StateGraph, entry: str = START) -> None:
 
 
 def build_jury_graph() -> StateGraph:
-    builder = StateGraph(JuryState, context_schema=JuryContext)
+    builder = StateGraph(JuryState, context_schema=JurySettings)
     add_jury(builder)
     return builder
 

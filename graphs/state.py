@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired
+
+from pydantic import ConfigDict, with_config
+
+# typing_extensions' TypedDict, not typing's: on Python < 3.12 pydantic cannot build a JSON Schema from
+# typing.TypedDict, and langgraph-api then serves no input/output schema (Studio shows no input form).
+from typing_extensions import TypedDict
+
+from graphs import examples
+
+
+def studio_example(build: examples.Example) -> ConfigDict:
+    """The JSON Schema `examples` of an input schema (Studio pre-fills its input form from it). Built
+    when the schema is generated, not at import: the runner imports the states and never needs it."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["examples"] = [build()]
+
+    return ConfigDict(json_schema_extra=extra)
 
 
 def add_usage(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
@@ -27,6 +45,7 @@ class Case(TypedDict):
     audio: NotRequired[str | None]  # absolute path of the spoken query (audio modalities)
 
 
+@with_config(studio_example(examples.jury_example))
 class JuryState(TypedDict, total=False):
     case: Case
     brief: str
@@ -49,6 +68,7 @@ class JurorTask(TypedDict):
     others: list[dict[str, Any]]
 
 
+@with_config(studio_example(examples.evaluation_example))
 class EvaluationState(JuryState, total=False):
     """One (target, item): the target answers, then the jury judges."""
 

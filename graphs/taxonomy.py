@@ -25,7 +25,14 @@ from pydantic import BaseModel
 
 from graphs.context import ask_agent
 from graphs.events import EventHandler, emit, run_streaming
-from graphs.taxonomy_state import JudgeTask, TaxonomyContext, TaxonomyState, taxonomy_context
+from graphs.taxonomy_state import (
+    JudgeTask,
+    TaxonomyContext,
+    TaxonomySettings,
+    TaxonomyState,
+    taxonomy_context,
+    taxonomy_from_settings,
+)
 from safebench.fence import neutralise_control_tokens
 from safebench.generation.taxonomy import (
     Ballot,
@@ -44,10 +51,18 @@ from safebench.retry import RetryPolicy
 from safebench.schema import Taxonomy
 from safebench.structured import OutputFormat
 
+# The live context of debate_taxonomy, or settings (LangGraph Studio, langgraph-sdk).
+TaxonomyRuntime = Runtime[TaxonomyContext | TaxonomySettings | None]
 
-def _ctx(runtime: Runtime[Any]) -> TaxonomyContext:
-    # LangGraph Studio runs the graph without a context: fall back to the bundled cards.
-    return runtime.context if runtime.context is not None else taxonomy_context()
+
+def _ctx(runtime: TaxonomyRuntime) -> TaxonomyContext:
+    # Settings resolve once per distinct value (cached): no node call rebuilds the judges.
+    return taxonomy_from_settings.resolve(runtime.context)
+
+
+async def _actx(runtime: TaxonomyRuntime) -> TaxonomyContext:
+    # Async nodes: a first resolution reads files, which must not happen on the event loop.
+    return await taxonomy_from_settings.aresolve(runtime.context)
 
 
 def _fenced(value: Any) -> str:
@@ -84,7 +99,7 @@ def _task(state: TaxonomyState, judge: int, round_: int, last_changes: list[str]
     }
 
 
-def open_debate(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> list[Send]:
+def open_debate(state: TaxonomyState, runtime: TaxonomyRuntime) -> list[Send]:
     return [Send("propose", _task(state, i, 0, [])) for i in range(len(_ctx(runtime).judges))]
 
 
@@ -126,15 +141,15 @@ async def _ask(
     return {**entry, "reply": outcome.value.model_dump() if outcome.value else None}, update
 
 
-async def propose(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def propose(task: JudgeTask, runtime: TaxonomyRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     base = _base_view(task["base"])
     entry, update = await _ask(ctx, task, "propose", Proposal, base=_fenced(base) if base else None)
     emit({"event": "proposal", "judge": entry["judge"], "status": entry["status"]})
     return {"proposals": [entry], **update}
 
 
-def merge(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> dict[str, Any]:
+def merge(state: TaxonomyState, runtime: TaxonomyRuntime) -> dict[str, Any]:
     """The moderator's draft from the proposals that parsed, in panel order."""
     ctx = _ctx(runtime)
     ok = sorted((p for p in state.get("proposals", []) if p["status"] == "ok"), key=lambda p: p["index"])
@@ -143,8 +158,8 @@ def merge(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> dict[str, 
     return {"draft": draft, "merged": draft_view(draft), "round": 0}
 
 
-async def critique(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def critique(task: JudgeTask, runtime: TaxonomyRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     assert task["draft"] is not None
     entry, update = await _ask(
         ctx,
@@ -194,7 +209,7 @@ def _changes(log: dict[str, Any]) -> list[str]:
     return lines
 
 
-def next_step(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> list[Send] | str:
+def next_step(state: TaxonomyState, runtime: TaxonomyRuntime) -> list[Send] | str:
     """Objections → another critique round until the cap; none (or the cap) → vote."""
     ctx = _ctx(runtime)
     round_, cap = state.get("round", 0), state.get("max_rounds", 3)
@@ -208,8 +223,8 @@ def next_step(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> list[S
     return [Send("vote", _task(state, i, 0, [])) for i in range(len(ctx.judges))]
 
 
-async def vote(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[str, Any]:
-    ctx = _ctx(runtime)
+async def vote(task: JudgeTask, runtime: TaxonomyRuntime) -> dict[str, Any]:
+    ctx = await _actx(runtime)
     assert task["draft"] is not None
     ballot = [
         {"id": s["id"], "name": s["name"], "category": c["name"], "definition": s["definition"]}
@@ -223,7 +238,7 @@ async def vote(task: JudgeTask, runtime: Runtime[TaxonomyContext]) -> dict[str, 
     return {"votes": [entry], **update}
 
 
-def finish(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> dict[str, Any]:
+def finish(state: TaxonomyState, runtime: TaxonomyRuntime) -> dict[str, Any]:
     ctx = _ctx(runtime)
     ballots = sorted((v for v in state.get("votes", []) if v["status"] == "ok"), key=lambda v: v["index"])
     draft = state["draft"]
@@ -246,7 +261,7 @@ def finish(state: TaxonomyState, runtime: Runtime[TaxonomyContext]) -> dict[str,
 
 
 def build_taxonomy_graph() -> StateGraph:
-    builder = StateGraph(TaxonomyState, context_schema=TaxonomyContext)
+    builder = StateGraph(TaxonomyState, context_schema=TaxonomySettings)
     builder.add_node("propose", propose)
     builder.add_node("merge", merge)
     builder.add_node("critique", critique)

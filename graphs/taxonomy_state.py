@@ -5,12 +5,15 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
+from typing_extensions import TypedDict  # see graphs/state.py
 
-from graphs.context import Agent, make_agent
-from graphs.state import add_usage
+from graphs import examples
+from graphs.context import Agent, check_spec, make_agent, resolver
+from graphs.state import add_usage, studio_example
 from safebench.agents import AgentCard, AgentCardError, load_stage_cards
 from safebench.generation.taxonomy import MERGE_THRESHOLD
 from safebench.models import ModelConfig
@@ -19,6 +22,7 @@ from safebench.retry import RetryPolicy
 STAGE = "taxonomy"
 
 
+@with_config(studio_example(examples.taxonomy_example))
 class TaxonomyState(TypedDict, total=False):
     base: dict[str, Any] | None  # Taxonomy.model_dump(mode="json") of a taxonomy to extend
     max_rounds: int  # critique rounds at most (0: vote on the merged proposals)
@@ -84,6 +88,8 @@ def taxonomy_context(
     *,
     models: dict[str, BaseChatModel] | None = None,
     seed: int = 0,
+    reasks: int = 1,
+    threshold: float = MERGE_THRESHOLD,
     retry: RetryPolicy | None = None,
     agents_dir: Path | None = None,
     prompts_dir: Path | None = None,
@@ -102,7 +108,40 @@ def taxonomy_context(
     return TaxonomyContext(
         judges=agents,
         moderator=moderators[0],
+        reasks=reasks,
         seed=seed,
+        threshold=threshold,
         retry=retry or RetryPolicy(),
         prompts_dir=prompts_dir,
     )
+
+
+class TaxonomySettings(BaseModel):
+    """The taxonomy graph's context as plain data (LangGraph Studio, langgraph-sdk); see graphs/context.py.
+    The number of critique rounds is part of the input (`max_rounds`), as `debate_taxonomy` sends it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # frozen: the resolver's cache key
+
+    judges: tuple[str, ...] | None = Field(
+        default=None,
+        description="Model spec of each judge (judge i plays taxonomist card i, cycling); "
+        "None: every taxonomist card on its default model.",
+    )
+    seed: int = 0
+    reasks: int = Field(default=1, ge=0, le=5)
+    threshold: float = Field(default=MERGE_THRESHOLD, ge=0, le=1, description="Merge similarity threshold.")
+
+    @field_validator("judges")
+    @classmethod
+    def _specs(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("the taxonomy debate needs at least one judge")
+        for spec in value or ():
+            check_spec(spec)
+        return value
+
+
+@resolver(TaxonomySettings, TaxonomyContext)
+def taxonomy_from_settings(settings: TaxonomySettings) -> TaxonomyContext:
+    judges = [ModelConfig(spec=s) for s in settings.judges] if settings.judges is not None else None
+    return taxonomy_context(judges, seed=settings.seed, reasks=settings.reasks, threshold=settings.threshold)
