@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -329,10 +329,34 @@ def evaluate(
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run `coroutine` to the end, also from code that already runs an event loop (a Jupyter cell),
-    where asyncio.run refuses: then on a fresh loop in a worker thread, waited for here."""
+    where asyncio.run refuses: then on a fresh loop in a worker thread, waited for here. An interrupt
+    while waiting (the kernel's "Interrupt") cancels the run at once instead of waiting for its end."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="safebench-run") as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(coroutine)
+
+    finished = threading.Event()
+
+    def drive() -> None:
+        try:
+            loop.run_until_complete(task)
+        except BaseException:  # the outcome is read from `task` by the waiting thread
+            pass
+        finally:
+            loop.close()
+            finished.set()
+
+    threading.Thread(target=drive, name="safebench-run", daemon=True).start()
+    try:
+        # An Event, not Thread.join: a join interrupted by KeyboardInterrupt leaves the thread marked as
+        # stopped while it still runs (CPython), so a second join would not wait for the cancellation.
+        while not finished.wait(0.1):
+            pass
+    except BaseException:
+        loop.call_soon_threadsafe(task.cancel)
+        finished.wait()
+        raise
+    return task.result()

@@ -221,3 +221,36 @@ def test_unknown_card_and_modality_are_one_line(tmp_path: Path) -> None:
     assert video.exit_code == 2 and "modality" in video.output
     for result in (unknown_card, video):
         assert len(result.output.strip().splitlines()) == 1
+
+
+INTERRUPTED_CELL = """
+import asyncio, signal, threading, time
+from safebench.runner import run_sync
+log = []
+async def long_run():
+    log.append("started")
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        log.append("cancelled")
+        raise
+async def cell():  # a notebook cell: code running inside an event loop
+    run_sync(long_run())
+loop = asyncio.new_event_loop()
+threading.Timer(1.0, signal.raise_signal, args=(signal.SIGINT,)).start()
+started = time.monotonic()
+try:
+    loop.run_until_complete(cell())
+except KeyboardInterrupt:
+    print(round(time.monotonic() - started), log)
+"""
+
+
+def test_an_interrupt_inside_a_running_loop_cancels_the_run_at_once() -> None:
+    import subprocess
+    import sys
+
+    # A plain interpreter with a plain loop, as a Jupyter kernel has (pytest's own event-loop set-up
+    # changes how a cross-thread cancel lands, so this runs in a child process).
+    out = subprocess.run([sys.executable, "-c", INTERRUPTED_CELL], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "1 ['started', 'cancelled']", out.stderr
