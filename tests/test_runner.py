@@ -254,3 +254,20 @@ def test_an_interrupt_inside_a_running_loop_cancels_the_run_at_once() -> None:
     # changes how a cross-thread cancel lands, so this runs in a child process).
     out = subprocess.run([sys.executable, "-c", INTERRUPTED_CELL], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "1 ['started', 'cancelled']", out.stderr
+
+
+def test_cli_header_quiet_resume_and_scenario_table(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = CliRunner().invoke(app, ["evaluate", "--out", str(out), "--limit", "3", "--by", "scenario"])
+    assert first.exit_code == 0, first.output
+    assert "(3 of 46 items)" in first.output and "jury 5 × scripted:juror" in first.output
+    assert "ASR ↓" in first.output and "SRI ↑" in first.output and "MA Medical Advice" in first.output
+    quiet = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "q"), "--limit", "1", "--quiet"])
+    assert quiet.output.strip().endswith("report.html") and "results.jsonl" in quiet.output
+    resumed = CliRunner().invoke(app, ["evaluate", "--resume", "--out", str(out)])
+    assert "resuming: 3 of 3 records done" in resumed.output
+
+
+def test_user_text_is_never_read_as_rich_markup_or_emoji(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "r"), "--target", "openai:x:"])
+    assert "openai:x:" in result.output and "❌" not in result.output
