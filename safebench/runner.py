@@ -261,6 +261,11 @@ class Evaluation:
         modality = self.config.modality
         try:
             snapshot = await graph.aget_state(config)
+            if snapshot.values and not snapshot.next and not snapshot.values.get("verdict"):
+                # A kill -9 can leave a checkpoint with nothing left to run and no verdict (the writes
+                # of its last step were lost): start the item over rather than record "no verdict".
+                await graph.checkpointer.adelete_thread(thread_id)
+                snapshot = await graph.aget_state(config)
             if snapshot.values and not snapshot.next:
                 state = snapshot.values  # finished before a crash, record not yet written
             else:

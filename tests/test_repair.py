@@ -150,3 +150,31 @@ def test_quorum_larger_than_the_jury_is_exit_2(tmp_path: Path) -> None:
     result = run("--out", str(tmp_path / "run"), "--jury", str(jury), "--limit", "1")
     assert result.exit_code == 2 and "quorum 6" in result.output and "5" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_checkpoint_left_with_nothing_to_run_and_no_verdict_is_started_over(tmp_path: Path) -> None:
+    """kill -9 can lose the writes of a step: the thread then has values, no next node and no verdict."""
+    from graphs.evaluation import build_evaluation_graph
+    from safebench.dataset import load_dataset
+    from safebench.resources import sample_dataset_dir
+    from safebench.runner import build_case
+
+    out = tmp_path / "run"
+    evaluate(out=out, limit=2)
+    item = load_dataset(sample_dataset_dir()).items[1]
+    store = RunStore(out)
+    store._db.execute("DELETE FROM records")  # as if the run died before its record was saved
+    store.close()
+
+    async def leave_a_broken_checkpoint() -> None:
+        async with AsyncSqliteSaver.from_conn_string(str(out / "checkpoints.sqlite")) as saver:
+            graph = build_evaluation_graph().compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": f"scripted:mixed::{item.id}"}}
+            case = build_case(item, load_dataset(sample_dataset_dir()))
+            await graph.aupdate_state(config, {"item": item.model_dump(), "case": case}, as_node="verdict")
+            snapshot = await graph.aget_state(config)
+            assert snapshot.values and not snapshot.next and "verdict" not in snapshot.values
+
+    asyncio.run(leave_a_broken_checkpoint())
+    outcome = evaluate(RunConfig(out=out, limit=2), resume=True)
+    assert outcome.counts == {"decided": 2}
