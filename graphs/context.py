@@ -94,10 +94,9 @@ async def ask_agent(
     config: RunnableConfig | None = None,
     parse_text: Callable[[str], T] | None = None,
 ) -> Outcome[T]:
-    """`ask_structured` with the agent's model, spec and output method; never raises for model failures."""
+    """`ask_structured` with the agent's model and output method; never raises for model failures."""
     return await ask_structured(
         agent.model,
-        agent.config.spec,
         schema,
         build_messages,
         parse_text=parse_text,

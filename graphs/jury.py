@@ -160,7 +160,6 @@ async def assess(task: JurorTask, runtime: JuryRuntime, config: RunnableConfig) 
     }
     outcome = await judge(
         juror.model,
-        juror.config.spec,
         lambda fmt: _juror_messages(task, juror, ctx, fmt),
         output=juror.config.output,
         retry=ctx.retry,

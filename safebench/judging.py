@@ -169,7 +169,6 @@ def parse_text(text: str) -> Assessment:
 
 async def judge(
     model: BaseChatModel,
-    spec: str,
     build_messages: Callable[[OutputFormat], list[BaseMessage]],
     *,
     output: str = "auto",
@@ -179,7 +178,6 @@ async def judge(
 ) -> Outcome[Assessment]:
     return await ask_structured(
         model,
-        spec,
         Assessment,
         build_messages,
         parse_text=parse_text,

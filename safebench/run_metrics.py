@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,12 @@ METRICS_FILE = "metrics.json"
 
 
 def jury_confusion(path: Path) -> dict[str, int]:
-    """The jury's confusion counts (tp, fn, tn, fp) from a calibration.json, for the corrected ASR."""
-    from safebench.calibration.run import jury_confusion as read
-
-    return read(path)
+    """The jury's confusion counts (tp, fn, tn, fp) from a calibration.json (`safebench calibrate`)."""
+    try:
+        jury = json.loads(path.read_text(encoding="utf-8"))["judges"]["jury"]
+        return {k: int(jury[k]) for k in ("tp", "fn", "tn", "fp")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a calibration.json with a jury's scores ({exc})") from exc
 
 
 def run_metrics(store: RunStore, config: RunConfig, taxonomy: Taxonomy, resolved: Resolved) -> dict[str, Any]:

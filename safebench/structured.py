@@ -112,7 +112,6 @@ def methods_for(model: BaseChatModel, schema: type[BaseModel], output: str) -> l
 
 async def ask_structured(
     model: BaseChatModel,
-    spec: str,
     schema: type[T],
     build_messages: Callable[[OutputFormat], list[BaseMessage]],
     *,
@@ -124,7 +123,7 @@ async def ask_structured(
 ) -> Outcome[T]:
     """Ask `model` for a `schema` instance, falling back across methods; never raises for model failures.
 
-    `spec` is kept for compatibility (what a model can do is now remembered per model object).
+    What a model can do is remembered per model object (not per spec).
     Fallback to the next method happens on a capability error (remembered for this model object) or an
     unreadable reply (this call only). A transient failure that used up its retries, or any other
     error, ends the call: another method would meet the same."""

@@ -34,7 +34,6 @@ async def run_judge(
 ) -> Outcome[Assessment]:
     return await judge(
         model or judge_model(stub, output),
-        "openai:judge",
         messages,
         output=output,
         retry=RetryPolicy(max_attempts=2, initial_delay=0),

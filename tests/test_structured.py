@@ -46,9 +46,7 @@ def model_for(stub: OpenAIStub) -> BaseChatModel:
 
 
 async def ask(model: BaseChatModel, output: str = "auto", retry: RetryPolicy = NO_RETRY_WAIT) -> Outcome:
-    return await ask_structured(
-        model, "openai:judge", Assessment, build, parse_text=parse_text, output=output, retry=retry
-    )
+    return await ask_structured(model, Assessment, build, parse_text=parse_text, output=output, retry=retry)
 
 
 def kind(request: dict[str, Any]) -> str:
@@ -197,6 +195,6 @@ class Note(BaseModel):
 async def test_json_object_skipped_for_models_without_structured_output() -> None:
     # The scripted provider's class has no native structured output: json_object is never sent to it.
     model = create_chat_model(ModelConfig(spec="scripted:juror"))
-    outcome = await ask_structured(model, "scripted:juror", Note, build, retry=NO_RETRY_WAIT, output="auto")
+    outcome = await ask_structured(model, Note, build, retry=NO_RETRY_WAIT, output="auto")
     assert "json_object" in demoted_methods(model, Note)
     assert outcome.method in (None, "text")

@@ -11,13 +11,12 @@ from safebench.calibration.formats_common import (
     human_label,
     image_problem,
     majority,
+    read_rows_with,
     read_stored,
-    read_table,
     read_word,
-    require_columns,
 )
 from safebench.calibration.labels import LabelledPair, LabelSet
-from safebench.dataset.importer import MappingError, cell_value, split_mapping
+from safebench.dataset.importer import MappingError, cell_value, check_known_keys, split_mapping
 
 MAPPING_KEYS = ("query", "response", "label", "labels", "image", "category", "id", "judges")
 LIST_KEYS = ("labels", "judges")  # COL1+COL2+...
@@ -34,11 +33,7 @@ def parse_mapping(spec: str) -> dict[str, str]:
 
 
 def check_mapping(mapping: dict[str, str]) -> None:
-    unknown = sorted(set(mapping) - set(MAPPING_KEYS))
-    if unknown:
-        raise MappingError(
-            f"mapping: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(MAPPING_KEYS)})"
-        )
+    check_known_keys(mapping, MAPPING_KEYS)
     missing = [k for k in ("query", "response") if not mapping.get(k)]
     if not mapping.get("label") and not mapping.get("labels"):
         missing.append("label (or labels)")
@@ -67,17 +62,12 @@ def read_mapped(
     except MappingError as exc:
         src.add(None, "--map", str(exc).removeprefix("mapping: "))
         return None
-    table = read_table(src)
+    header_line = 1 if src.path.suffix.lower() in (".csv", ".tsv") else None  # JSONL: in no row at all
+    mapped = [c for key in MAPPING_KEYS for c in _columns(mapping, key)]
+    table = read_rows_with(src, list(dict.fromkeys(mapped)), header_line)
     if table is None:
         return None
     columns, rows = table
-    if not rows:
-        src.add(None, None, "no data rows")
-        return None
-    header_line = 1 if src.path.suffix.lower() in (".csv", ".tsv") else None  # JSONL: in no row at all
-    mapped = [c for key in MAPPING_KEYS for c in _columns(mapping, key)]
-    if rows and not require_columns(src, columns, list(dict.fromkeys(mapped)), header_line):
-        return None
     annotators = _columns(mapping, "labels") or _columns(mapping, "label")
     reference_column = mapping.get("label")  # with labels= too: the reference, annotators beside it
     # judges= names the judge columns; a stored_judges list may name any column the mapping leaves free

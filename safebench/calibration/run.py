@@ -71,15 +71,3 @@ class Calibration:
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
         )
         return report
-
-
-def jury_confusion(path: Path) -> dict[str, int]:
-    """The jury's confusion counts (tp, fn, tn, fp) from a calibration.json, for corrected ASR."""
-    from safebench.config import ConfigError
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        jury = data["judges"]["jury"]
-        return {k: int(jury[k]) for k in ("tp", "fn", "tn", "fp")}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a calibration.json with a jury's scores ({exc})") from exc

@@ -9,6 +9,7 @@ import re
 import shutil
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -91,12 +92,14 @@ def split_mapping(spec: str) -> dict[str, str]:
     return mapping
 
 
-def check_mapping(mapping: dict[str, str]) -> None:
-    unknown = sorted(set(mapping) - set(MAPPING_KEYS))
+def check_known_keys(mapping: dict[str, str], allowed: Sequence[str]) -> None:
+    unknown = sorted(set(mapping) - set(allowed))
     if unknown:
-        raise MappingError(
-            f"mapping: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(MAPPING_KEYS)})"
-        )
+        raise MappingError(f"mapping: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+
+
+def check_mapping(mapping: dict[str, str]) -> None:
+    check_known_keys(mapping, MAPPING_KEYS)
     missing = [k for k in REQUIRED_KEYS if not mapping.get(k)]
     if missing:
         raise MappingError(
