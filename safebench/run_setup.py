@@ -20,7 +20,7 @@ from safebench.config import ConfigError, RunConfig
 from safebench.models import ModelConfig
 from safebench.providers.openai import resolve_base_url
 from safebench.providers.pool import model_key
-from safebench.providers.registry import ModelSpecError, preflight
+from safebench.providers.registry import ModelSpecError, check_inputs, preflight
 
 CONFIG_FILE = "config.yaml"
 # Settings that make a run what it is; the others (out, concurrency, retry) may change on --resume.
@@ -78,6 +78,7 @@ def check_models(config: RunConfig) -> Resolved:
 
     jurors, (fore_card, fore_model) = jury_seats(config.jury)
     models = [*config.targets, *(m for _, m in jurors), fore_model]
+    media = _media_sent(config, [m for _, m in jurors])
     seen: set[str] = set()
     problems: list[str] = []
     for model in models:
@@ -85,6 +86,8 @@ def check_models(config: RunConfig) -> Resolved:
             seen.add(model_key(model))
             try:
                 preflight(model)
+                # A text-only model sent an image would fail every item: say so now, not per record.
+                check_inputs(model, frozenset(media.get(model_key(model), ())))
             except ModelSpecError as exc:  # all of a mixed jury's problems at once, one line each
                 problems.append(str(exc))
     if problems:
@@ -119,6 +122,19 @@ def check_models(config: RunConfig) -> Resolved:
         "stand_ins": stand_ins,
     }
     return Resolved(public=public, models=models)
+
+
+def _media_sent(config: RunConfig, jurors: list[ModelConfig]) -> dict[str, set[str]]:
+    """What each model (by pool key) is sent besides text: targets get the modality's medium, jurors
+    the image in the image modality unless `multimodal: false` (graphs.jury shows it only then)."""
+    target_media = {"image": {"image"}, "audio": {"audio"}, "audio+text": {"audio"}}
+    media: dict[str, set[str]] = {}
+    for target in config.targets:
+        media.setdefault(model_key(target), set()).update(target_media.get(config.modality, set()))
+    for juror in jurors:
+        if config.modality == "image" and juror.multimodal:
+            media.setdefault(model_key(juror), set()).add("image")
+    return media
 
 
 def _read_saved(out: Path) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""`hf:` provider: a local transformers image- or audio-text-to-text model as a LangChain chat model.
+"""`hf:` provider: a local transformers model (image/audio-text-to-text, or text-only) as a LangChain
+chat model.
 
 Image models load through AutoModelForImageTextToText, audio-language models (e.g. Qwen2-Audio)
-through AutoModelForMultimodalLM; audio content blocks (WAV) are decoded and handed to the processor
-at its feature extractor's sampling rate.
+through AutoModelForMultimodalLM, text-only models through AutoModelForCausalLM and their tokenizer's
+chat template (which of the three is read from the config: safebench.providers.hf_text, which also
+locates folders, hub ids and GGUF files). Audio content blocks (WAV) are decoded and handed to the
+processor at its feature extractor's sampling rate.
 
 torch and transformers are imported inside functions only: the registry imports this module for every
 user, and most users never install the `hf` extra.
@@ -13,11 +16,8 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
-import os
-import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -28,13 +28,19 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from safebench.models import ModelConfig
-from safebench.providers.hf_batching import MicroBatcher
+from safebench.providers.hf_batching import Generated, GenerationSettings, MicroBatcher, generate_batch
+from safebench.providers.hf_text import (
+    MediaNotSupported,
+    check_inputs,
+    check_location,
+    model_kind,
+    parse_location,
+    text_conversation,
+)
 from safebench.providers.registry import ModelSpecError, Provider
 
 INSTALL_HINT = "pip install torch==2.13.0 'safebench[hf]'"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-# `org/name` or a bare `name`: what the hub accepts as a repo id.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
 # --- preflight ---------------------------------------------------------------------------------------
@@ -48,7 +54,7 @@ def hf_preflight(config: ModelConfig) -> None:
     if config.dtype not in DTYPES:
         raise ModelSpecError(f"{config.spec!r}: dtype {config.dtype!r} is not one of {', '.join(DTYPES)}")
     _check_device(config)
-    _check_location(config)
+    check_location(config)
 
 
 def _check_device(config: ModelConfig) -> None:
@@ -63,47 +69,17 @@ def _check_device(config: ModelConfig) -> None:
         raise ModelSpecError(f"{config.spec!r}: device {config.device!r} requested but MPS is not available")
 
 
-def _check_location(config: ModelConfig) -> None:
-    name = config.name
-    path = Path(name).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise ModelSpecError(
-                f"{config.spec!r}: {path} is not a transformers model folder (no config.json)"
-            )
-        return
-    looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
-    if looks_local or not _HUB_ID.match(name):
-        raise ModelSpecError(f"{config.spec!r}: model folder {path} does not exist (and it is not a hub id)")
-    if _hub_offline() and not _in_hub_cache(name):
-        raise ModelSpecError(
-            f"{config.spec!r}: no folder {path}, and hub id {name!r} is not in the local cache"
-            " (HF_HUB_OFFLINE is set)"
-        )
-
-
-def _hub_offline() -> bool:
-    return any(
-        os.environ.get(v, "").lower() in {"1", "true", "yes", "on"}
-        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-
-
 # --- loading (once per path/device/dtype, shared by every chat model instance) ------------------------
 
 
 @dataclass
 class LoadedModel:
+    # The processor of a multimodal model; the tokenizer of a text-only one (`text_only`).
     processor: Any
     model: Any
     # One generate at a time per model: concurrent calls would only fight over the same cores/GPU.
     lock: threading.Lock
+    text_only: bool = False
 
 
 LoadKey = tuple[str, str, str, bool]
@@ -139,15 +115,25 @@ def unload_models() -> None:
 
 
 def _load(path: str, device: str, dtype: str, trust_remote_code: bool) -> LoadedModel:
+    """`path` is the spec without its `hf:` prefix (a folder, a hub id, a GGUF file or `?gguf_file=`)."""
     import torch
-    from transformers import AutoProcessor
+    import transformers
+    from transformers import AutoProcessor, AutoTokenizer
 
     if dtype not in DTYPES:
         raise ModelSpecError(f"hf:{path}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     torch_dtype: Any = "auto" if dtype == "auto" else getattr(torch, dtype)
-    source = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
-    processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    model = _load_model(source, torch_dtype, trust_remote_code)
+    location = parse_location(path)
+    kind = model_kind(location, trust_remote_code)
+    options = {"trust_remote_code": trust_remote_code, **location.load_kwargs()}
+    if kind == "text":
+        processor = AutoTokenizer.from_pretrained(location.source, **options)
+        if not processor.chat_template:
+            raise ModelSpecError(f"hf:{path}: the tokenizer has no chat template, so it cannot chat")
+    else:
+        processor = AutoProcessor.from_pretrained(location.source, **options)
+    auto_class = getattr(transformers, _AUTO_CLASSES[kind])
+    model = auto_class.from_pretrained(location.source, dtype=torch_dtype, **options)
     model.to(device)
     model.eval()
     tokenizer = _tokenizer(processor)
@@ -155,22 +141,15 @@ def _load(path: str, device: str, dtype: str, trust_remote_code: bool) -> Loaded
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(processor=processor, model=model, lock=threading.Lock())
+    return LoadedModel(processor=processor, model=model, lock=threading.Lock(), text_only=kind == "text")
 
 
-def _load_model(source: str, dtype: Any, trust_remote_code: bool) -> Any:
-    """Image-text-to-text first; audio-language models (Qwen2-Audio, ...) are only MultimodalLM."""
-    from transformers import AutoModelForImageTextToText, AutoModelForMultimodalLM
-
-    try:
-        return AutoModelForImageTextToText.from_pretrained(
-            source, dtype=dtype, trust_remote_code=trust_remote_code
-        )
-    except ValueError as exc:
-        # "Unrecognized configuration class": not an image-text-to-text architecture.
-        if "Unrecognized configuration class" not in str(exc):
-            raise
-    return AutoModelForMultimodalLM.from_pretrained(source, dtype=dtype, trust_remote_code=trust_remote_code)
+# Per kind (safebench.providers.hf_text.kind_of).
+_AUTO_CLASSES = {
+    "image": "AutoModelForImageTextToText",
+    "multimodal": "AutoModelForMultimodalLM",
+    "text": "AutoModelForCausalLM",
+}
 
 
 def _tokenizer(processor: Any) -> Any:
@@ -262,115 +241,12 @@ def decode_audio(data: str) -> tuple[Any, int]:
     return read_wav(base64.b64decode(data))
 
 
-def _audio_at_model_rate(
-    conversations: list[list[dict[str, Any]]], processor: Any
-) -> list[list[dict[str, Any]]]:
-    """Copies of the conversations with every audio part resampled to the feature extractor's rate
-    (the processor takes raw arrays as already at that rate)."""
-    parts = [p for c in conversations for m in c if isinstance(m["content"], list) for p in m["content"]]
-    if not any(p.get("type") == "audio" for p in parts):
-        return conversations
-    extractor = getattr(processor, "feature_extractor", None)
-    if extractor is None:
-        raise ValueError("hf: this model takes no audio (its processor has no feature extractor)")
-    from safebench.generation.speech import resample
-
-    rate = int(extractor.sampling_rate)
-
-    def convert(part: dict[str, Any]) -> dict[str, Any]:
-        if part.get("type") != "audio" or "sampling_rate" not in part:
-            return part
-        return {"type": "audio", "audio": resample(part["audio"], int(part["sampling_rate"]), rate)}
-
-    return [
-        [
-            {**m, "content": [convert(p) for p in m["content"]]}
-            if isinstance(m["content"], list)
-            else dict(m)
-            for m in conversation
-        ]
-        for conversation in conversations
-    ]
-
-
 def decode_image(data: str) -> Any:
     from PIL import Image
 
     image = Image.open(io.BytesIO(base64.b64decode(data)))
     # Palette/alpha PNGs and CMYK JPEGs: processors expect RGB.
     return image.convert("RGB")
-
-
-# --- generation ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_new_tokens: int
-    temperature: float
-
-
-@dataclass
-class Generated:
-    text: str
-    input_tokens: int
-    output_tokens: int
-    finish_reason: str
-
-
-def generate_batch(
-    loaded: LoadedModel, conversations: list[list[dict[str, Any]]], settings: GenerationSettings
-) -> list[Generated]:
-    """One left-padded `model.generate` over several conversations; only the new tokens are decoded."""
-    import torch
-
-    processor, model = loaded.processor, loaded.model
-    tokenizer = _tokenizer(processor)
-    inputs = processor.apply_chat_template(
-        _audio_at_model_rate(conversations, processor),
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-        return_tensors="pt",
-        processor_kwargs={"padding": True, "padding_side": "left"},
-    )
-    # Floating inputs (pixel values) follow the model dtype; ids and masks only move device.
-    inputs = inputs.to(device=model.device, dtype=model.dtype)
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": settings.max_new_tokens,
-        "do_sample": settings.temperature > 0,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    if settings.temperature > 0:
-        kwargs["temperature"] = settings.temperature
-    with loaded.lock, torch.inference_mode():
-        output = model.generate(**inputs, **kwargs)
-    prompt_length = 0 if model.config.is_encoder_decoder else inputs["input_ids"].shape[1]
-    eos = _eos_ids(model, tokenizer)
-    results = []
-    for row, mask in zip(output, inputs["attention_mask"], strict=True):
-        new = row[prompt_length:].tolist()
-        stop_at = next((i for i, token in enumerate(new) if token in eos), None)
-        if stop_at is not None:
-            new = new[: stop_at + 1]  # the EOS counts as generated; the padding after it does not
-        results.append(
-            Generated(
-                text=tokenizer.decode(new, skip_special_tokens=True).strip(),
-                input_tokens=int(mask.sum()),
-                output_tokens=len(new),
-                finish_reason="stop" if stop_at is not None else "length",
-            )
-        )
-    return results
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    eos = getattr(model.generation_config, "eos_token_id", None)
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    if eos is None:
-        return set()
-    return set(eos) if isinstance(eos, list) else {int(eos)}
 
 
 # --- the chat model ------------------------------------------------------------------------------------
@@ -383,8 +259,8 @@ class _Request:
 
 
 class HFChatModel(BaseChatModel):
-    """A local transformers image/audio-text-to-text model; concurrent `ainvoke` calls share batched
-    generation."""
+    """A local transformers model (image/audio-text-to-text or text-only); concurrent `ainvoke` calls
+    share batched generation."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -398,7 +274,7 @@ class HFChatModel(BaseChatModel):
     # How long the first request of an idle spell waits for others to join its batch.
     batch_window: float = Field(default=0.02, ge=0.0)
 
-    _batcher: MicroBatcher[_Request, Generated] | None = PrivateAttr(default=None)
+    _batcher: MicroBatcher[_Request, Generated | Exception] | None = PrivateAttr(default=None)
     _batcher_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -412,9 +288,23 @@ class HFChatModel(BaseChatModel):
     def loaded(self) -> LoadedModel:
         return load_model(self.model_path, self.device, self.dtype, self.trust_remote_code)
 
-    def _run_batch(self, requests: list[_Request]) -> list[Generated]:
+    def _run_batch(self, requests: list[_Request]) -> list[Generated | Exception]:
+        """Generate for every request the model can take; a request it cannot (an image for a text-only
+        model) gets its error in its own slot, so it does not fail the batch it happened to join."""
+        loaded = self.loaded()
+        prepared: list[list[dict[str, Any]] | Exception] = []
+        for request in requests:
+            try:
+                prepared.append(self._prepared(loaded, request.conversation))
+            except MediaNotSupported as exc:
+                prepared.append(exc)
+        ready = [p for p in prepared if not isinstance(p, Exception)]
         # The batcher groups requests by settings, so one batch has one set.
-        return generate_batch(self.loaded(), [r.conversation for r in requests], requests[0].settings)
+        generated = iter(generate_batch(loaded, ready, requests[0].settings) if ready else [])
+        return [p if isinstance(p, Exception) else next(generated) for p in prepared]
+
+    def _prepared(self, loaded: LoadedModel, conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return text_conversation(f"hf:{self.model_path}", conversation) if loaded.text_only else conversation
 
     def _request(self, messages: list[BaseMessage]) -> _Request:
         settings = GenerationSettings(max_new_tokens=self.max_tokens, temperature=self.temperature)
@@ -440,13 +330,15 @@ class HFChatModel(BaseChatModel):
         generated = await self._get_batcher().submit(request, group=request.settings)
         return self._result(generated, stop)
 
-    def _get_batcher(self) -> MicroBatcher[_Request, Generated]:
+    def _get_batcher(self) -> MicroBatcher[_Request, Generated | Exception]:
         with self._batcher_lock:
             if self._batcher is None:
                 self._batcher = MicroBatcher(self._run_batch, self.batch_size, self.batch_window)
             return self._batcher
 
-    def _result(self, generated: Generated, stop: list[str] | None) -> ChatResult:
+    def _result(self, generated: Generated | Exception, stop: list[str] | None) -> ChatResult:
+        if isinstance(generated, Exception):
+            raise generated
         text = _cut_at_stop(generated.text, stop)
         usage = UsageMetadata(
             input_tokens=generated.input_tokens,
@@ -482,5 +374,9 @@ PROVIDER = Provider(
     name="hf",
     chat=create_hf_chat_model,
     preflight=hf_preflight,
-    description="local transformers image/audio+text model: hf:<folder or hub id> (needs the hf extra)",
+    check_inputs=check_inputs,
+    description=(
+        "local transformers model (image/audio+text, or text-only): hf:<folder, hub id or .gguf file>"
+        " (needs the hf extra)"
+    ),
 )

@@ -23,6 +23,8 @@ class ModelSpecError(ValueError):
 ChatFactory = Callable[[ModelConfig], BaseChatModel]
 TargetFactory = Callable[[ModelConfig], "Target"]
 Preflight = Callable[[ModelConfig], None]
+# Raises ModelSpecError when the model cannot take these media ({"image", "audio"}) at all.
+InputCheck = Callable[[ModelConfig, frozenset[str]], None]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Provider:
     # Providers that are not chat models (replay) build their target directly.
     target: TargetFactory | None = None
     description: str = ""
+    # Providers that can tell a text-only model from its files (hf:) say so before any item runs.
+    check_inputs: InputCheck | None = None
 
 
 _PROVIDERS: dict[str, Provider] = {}
@@ -62,6 +66,13 @@ def preflight(config: ModelConfig) -> None:
     provider = get_provider(config)
     if provider.preflight is not None:
         provider.preflight(config)
+
+
+def check_inputs(config: ModelConfig, media: frozenset[str]) -> None:
+    """ModelSpecError (one line) when the run would send `media` to a model that cannot take them."""
+    provider = get_provider(config)
+    if media and provider.check_inputs is not None:
+        provider.check_inputs(config, media)
 
 
 def create_chat_model(config: ModelConfig) -> BaseChatModel:
