@@ -21,6 +21,7 @@ langsmith.utils.tracing_is_enabled.cache_clear() if hasattr(
 
 
 import pytest  # noqa: E402
+from postgres import postgres_server, postgres_url  # noqa: E402, F401  (a real PostgreSQL, tests/postgres.py)
 
 
 @pytest.fixture
