@@ -264,12 +264,15 @@ def import_(
 from safebench.cli_calibrate import calibrate_command, metrics_command  # noqa: E402
 from safebench.cli_generate import generate_command, taxonomy_command  # noqa: E402
 from safebench.cli_report import report_command  # noqa: E402
+from safebench.cli_transform import subset_command, transform_command  # noqa: E402
 
 app.command("taxonomy")(taxonomy_command)
 app.command("generate")(generate_command)
 app.command("calibrate")(calibrate_command)
 app.command("metrics")(metrics_command)
 app.command("report")(report_command)
+app.command("transform")(transform_command)
+app.command("subset")(subset_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -51,6 +51,7 @@ _BEHAVIOUR_MODULES = (
     "safebench.providers.scripted_taxonomy",
     "safebench.providers.scripted_generation",
     "safebench.providers.scripted_image",
+    "safebench.providers.scripted_persuasion",
 )
 
 
