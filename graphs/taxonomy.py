@@ -33,8 +33,10 @@ from graphs.taxonomy_state import (
     taxonomy_context,
     taxonomy_from_settings,
 )
+from safebench.embeddings import DEFAULT_EMBEDDER
 from safebench.fence import neutralise_control_tokens
 from safebench.generation.taxonomy import (
+    SYNONYM_THRESHOLD,
     Ballot,
     Critique,
     Proposal,
@@ -42,7 +44,7 @@ from safebench.generation.taxonomy import (
     draft_scenarios,
     draft_view,
     finalize,
-    merge_proposals,
+    merge_with_log,
     tally_votes,
 )
 from safebench.models import ModelConfig
@@ -153,9 +155,30 @@ def merge(state: TaxonomyState, runtime: TaxonomyRuntime) -> dict[str, Any]:
     """The moderator's draft from the proposals that parsed, in panel order."""
     ctx = _ctx(runtime)
     ok = sorted((p for p in state.get("proposals", []) if p["status"] == "ok"), key=lambda p: p["index"])
-    draft = merge_proposals([(p["judge"], p["reply"]) for p in ok], state.get("base"), ctx.threshold)
-    emit({"event": "draft", "categories": len(draft["categories"]), "scenarios": len(draft_scenarios(draft))})
-    return {"draft": draft, "merged": draft_view(draft), "round": 0}
+    draft, joins = merge_with_log(
+        [(p["judge"], p["reply"]) for p in ok],
+        state.get("base"),
+        ctx.threshold,
+        embedder=ctx.embedder.embedder,
+        synonym_threshold=ctx.synonym_threshold,
+    )
+    matching = {
+        "embedder": ctx.embedder.embedder.name if ctx.embedder.embedder is not None else None,
+        "note": ctx.embedder.describe(),  # says "lexical matching only" and why, when there is no model
+        "threshold": ctx.threshold,
+        "synonym_threshold": ctx.synonym_threshold if ctx.embedder.available else None,
+        "joins": joins,
+    }
+    emit(
+        {
+            "event": "draft",
+            "categories": len(draft["categories"]),
+            "scenarios": len(draft_scenarios(draft)),
+            "matching": matching["note"],
+            "semantic_joins": sum(1 for j in joins if j["method"] == "semantic"),
+        }
+    )
+    return {"draft": draft, "merged": draft_view(draft), "matching": matching, "round": 0}
 
 
 async def critique(task: JudgeTask, runtime: TaxonomyRuntime) -> dict[str, Any]:
@@ -291,6 +314,9 @@ class DebateOutcome:
     transcript: list[dict[str, Any]]  # proposals, the merge, critiques and revisions per round, votes
     calls: int  # model calls, re-asks and retries included
     tokens: dict[str, int]
+    matching: str = (
+        ""  # how proposals were matched: "semantic matching with ..." or "lexical matching only: ..."
+    )
 
 
 class DebateError(RuntimeError):
@@ -311,7 +337,12 @@ def build_transcript(state: dict[str, Any]) -> list[dict[str, Any]]:
     if "merged" in state:
         ok = [p["judge"] for p in transcript if p["status"] == "ok"]
         transcript.append(
-            {"phase": "merge", "from": (["base"] if state.get("base") else []) + ok, "draft": state["merged"]}
+            {
+                "phase": "merge",
+                "from": (["base"] if state.get("base") else []) + ok,
+                "matching": state.get("matching"),
+                "draft": state["merged"],
+            }
         )
     for log in sorted(state.get("revisions", []), key=lambda r: r["round"]):
         transcript += by_judge([c for c in state.get("critiques", []) if c["round"] == log["round"]])
@@ -337,13 +368,20 @@ async def debate_taxonomy(
     models: dict[str, BaseChatModel] | None = None,
     on_event: EventHandler | None = None,
     config: RunnableConfig | None = None,
+    embedder: str = DEFAULT_EMBEDDER,
+    synonym_threshold: float = SYNONYM_THRESHOLD,
 ) -> DebateOutcome:
-    """Run the debate; raises DebateError (with the transcript) when it yields no taxonomy."""
+    """Run the debate; raises DebateError (with the transcript) when it yields no taxonomy. `embedder`
+    (a spec, see safebench.embeddings) joins synonyms by meaning; lexical only when it is unavailable."""
     if not judges:
         raise ValueError("the taxonomy debate needs at least one judge")
     if max_rounds < 0:
         raise ValueError(f"max_rounds must be >= 0, got {max_rounds}")
-    ctx = taxonomy_context(judges, models=models, seed=seed, retry=retry)
+    if not 0 < synonym_threshold <= 1:
+        raise ValueError(f"synonym_threshold must be in (0, 1], got {synonym_threshold}")
+    ctx = taxonomy_context(
+        judges, models=models, seed=seed, retry=retry, embedder=embedder, synonym_threshold=synonym_threshold
+    )
     payload: TaxonomyState = {
         "base": base.model_dump(mode="json") if base else None,
         "max_rounds": max_rounds,
@@ -358,4 +396,5 @@ async def debate_taxonomy(
         transcript=transcript,
         calls=state.get("calls", 0),
         tokens=dict(state.get("tokens") or {"prompt": 0, "completion": 0}),
+        matching=ctx.embedder.describe(),
     )

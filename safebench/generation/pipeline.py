@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from safebench.config import RetrySettings
 from safebench.dataset import validate_dataset, write_dataset
 from safebench.dataset.validate import DatasetInvalid, check_taxonomy
+from safebench.embeddings import DEFAULT_EMBEDDER, EmbedderSpec
 from safebench.generation.card import generation_card
+from safebench.generation.dedupe import DEFAULT_SEMANTIC_THRESHOLD
 from safebench.generation.records import GeneratedQuery, IllustratedQuery
 from safebench.llm_cache import SQLiteLLMCache
 from safebench.models import ModelConfig
@@ -61,6 +63,9 @@ class GenerateConfig(BaseModel):
     candidates: int = Field(default=10, ge=1)
     batch_size: int = Field(default=10, ge=1)
     weights: dict[str, float] | None = None
+    # Semantic near-duplicates: `bundled` falls back to lexical only (and says so) when not installed.
+    embedder: EmbedderSpec = DEFAULT_EMBEDDER
+    duplicate_threshold: float = Field(default=DEFAULT_SEMANTIC_THRESHOLD, gt=0, le=1)
     image_rounds: int = Field(default=3, ge=1, le=10)
     voices: list[Literal["male", "female"]] = Field(default_factory=lambda: ["male", "female"])
     speech_engine: str = "espeak-ng"
@@ -170,6 +175,8 @@ class Generation:
                 scenarios=config.scenarios,
                 concurrency=config.concurrency,
                 on_event=self._counting("queries", "scenario_done"),
+                embedder=config.embedder,
+                duplicate_threshold=config.duplicate_threshold,
             )
             queries = generated.queries
             self.on_event({"event": "stage", "stage": "images", "total": len(queries)})

@@ -3,8 +3,8 @@
 Judges' replies (`Proposal`, `Critique`, `Ballot`; `replies`) are merged into a *draft* (`merge`, the
 draft's shape in `draft`), revised one rebuttal round at a time (`edits`, `edit_ops`), voted on
 (`votes`) and finally turned into a `Taxonomy` (`finalize`, abbreviations in `abbrs`). Matching names
-(merging, and resolving the targets of edits and votes) is in `matching`. Each module's docstring
-states its rules.
+(merging, and resolving the targets of edits and votes) is in `matching`; with an embedder, merging
+also joins synonyms by meaning (`safebench.embeddings`). Each module's docstring states its rules.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from safebench.generation.taxonomy.finalize import finalize
 from safebench.generation.taxonomy.matching import (
     MERGE_THRESHOLD,
     NAME_WEIGHT,
+    SYNONYM_THRESHOLD,
     clean,
+    embedding_text,
     name_key,
     name_similarity,
     similarity,
     slugify,
     tokens,
 )
-from safebench.generation.taxonomy.merge import merge_proposals
+from safebench.generation.taxonomy.merge import merge_proposals, merge_with_log
 from safebench.generation.taxonomy.replies import (
     Ballot,
     Critique,
@@ -41,6 +43,7 @@ __all__ = [
     "BASE",
     "MERGE_THRESHOLD",
     "NAME_WEIGHT",
+    "SYNONYM_THRESHOLD",
     "Ballot",
     "Critique",
     "Edit",
@@ -57,9 +60,11 @@ __all__ = [
     "derive_abbr",
     "draft_scenarios",
     "draft_view",
+    "embedding_text",
     "finalize",
     "kept",
     "merge_proposals",
+    "merge_with_log",
     "name_key",
     "name_similarity",
     "similarity",
