@@ -25,7 +25,14 @@ def _environment(root: Path) -> Environment:
     )
 
 
+@cache
+def _root(prompts_dir: Path | None) -> Path:
+    # Resolved once per folder, not per render (a juror call renders three templates).
+    return (prompts_dir or bundled_dir("prompts")).resolve()
+
+
 def render(template: str, prompts_dir: Path | None = None, **variables: Any) -> str:
-    """Render `prompts/<template>` (e.g. "jury/assess.j2"); `prompts_dir` overrides the bundled folder."""
-    env = _environment((prompts_dir or bundled_dir("prompts")).resolve())
+    """Render `prompts/<template>` (e.g. "jury/assess.j2"); `prompts_dir` overrides the bundled folder.
+    Jinja checks each template file's mtime, so an edited prompt is picked up by the next render."""
+    env = _environment(_root(prompts_dir))
     return env.get_template(template).render(**variables).strip()

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import yaml
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs.context import EvaluationContext, jury_context
 from graphs.evaluation import build_evaluation_graph
 from graphs.state import Case
+from safebench.checkpoint_sqlite import discard_checkpoints, sqlite_checkpointer, started_threads
 from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import AUDIO_MODALITIES, DatasetUnsuitable, check_modality
@@ -166,7 +166,8 @@ class Evaluation:
         return self._resolved
 
     async def run(self) -> RunOutcome:
-        dataset = self.prepare()
+        # Validation reads and decodes files: off the event loop (a caller's loop may be running other work).
+        dataset = await asyncio.to_thread(self.prepare)
         items = dataset.items[: self.config.limit] if self.config.limit else dataset.items
         out = self.config.out
         store = RunStore(out)
@@ -217,8 +218,9 @@ class Evaluation:
                     work.put_nowait((ctx, position, item, True))
         self.on_event({"event": "start", "total": total, "done": total - work.qsize(), "run_id": self.run_id})
 
-        async with AsyncSqliteSaver.from_conn_string(str(self.config.out / "checkpoints.sqlite")) as saver:
+        async with sqlite_checkpointer(self.config.out) as saver:
             graph = build_evaluation_graph().compile(checkpointer=saver, name="evaluation")
+            started = await started_threads(saver)
 
             async def worker() -> None:
                 while True:
@@ -228,20 +230,25 @@ class Evaluation:
                         return
                     assert ctx.target is not None
                     thread_id = f"{ctx.target.label}::{item.id}"
-                    if fresh:  # a retried error starts over, not from its finished checkpoint
+                    if fresh and thread_id in started:  # a retried error starts over, not from its checkpoint
                         await saver.adelete_thread(thread_id)
-                    result = await self._one(graph, ctx, dataset, item, thread_id)
-                    # Saved first, then the checkpoint goes: a kill in between loses nothing.
+                        started.discard(thread_id)
+                    result = await self._one(graph, ctx, dataset, item, thread_id, thread_id in started)
+                    # The record is the item's durable end: its checkpoint is scratch from here on
+                    # (a resume never queues a recorded item) and goes with the others below.
                     store.put(result, position)
-                    await saver.adelete_thread(thread_id)
                     self.on_event({"event": "record", "result": result})
 
             workers = min(self.config.concurrency, max(work.qsize(), 1))
             await asyncio.gather(*(worker() for _ in range(workers)))
+        # Reached only when every queued item has its record (an interrupt or a failed write raises
+        # instead): nothing is left to resume, so the checkpoints go at once rather than item by item.
+        discard_checkpoints(self.config.out)
 
     async def _one(
-        self, graph: Any, ctx: EvaluationContext, dataset: Dataset, item: Item, thread_id: str
+        self, graph: Any, ctx: EvaluationContext, dataset: Dataset, item: Item, thread_id: str, started: bool
     ) -> Result:
+        """One (target, item) through the graph; `started`: the thread has a checkpoint to resume from."""
         target = ctx.target
         assert target is not None
         config: RunnableConfig = {
@@ -260,18 +267,19 @@ class Evaluation:
         }
         modality = self.config.modality
         try:
-            snapshot = await graph.aget_state(config)
-            if snapshot.values and not snapshot.next and not snapshot.values.get("verdict"):
+            snapshot = await graph.aget_state(config) if started else None
+            if snapshot and snapshot.values and not snapshot.next and not snapshot.values.get("verdict"):
                 # A kill -9 can leave a checkpoint with nothing left to run and no verdict (the writes
                 # of its last step were lost): start the item over rather than record "no verdict".
                 await graph.checkpointer.adelete_thread(thread_id)
-                snapshot = await graph.aget_state(config)
-            if snapshot.values and not snapshot.next:
+                snapshot = None
+            if snapshot and snapshot.values and not snapshot.next:
                 state = snapshot.values  # finished before a crash, record not yet written
             else:
                 # Resume from the checkpoint when there is one: finished nodes are not run again.
                 case = build_case(item, dataset, modality, self.config.voice)
-                payload = None if snapshot.next else {"item": item.model_dump(), "case": case}
+                resuming = snapshot is not None and bool(snapshot.next)
+                payload = None if resuming else {"item": item.model_dump(), "case": case}
                 state = {}
                 async for mode, chunk in graph.astream(
                     payload, config, context=ctx, stream_mode=["custom", "values"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from abc import ABC, abstractmethod
+from functools import lru_cache
 from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
@@ -63,7 +64,16 @@ def image_block(path: Path) -> dict[str, str]:
         if path.suffix.lower() in {".jpg", ".jpeg"}
         else f"image/{path.suffix.lower().lstrip('.')}"
     )
-    return {"type": "image", "base64": base64.b64encode(path.read_bytes()).decode("ascii"), "mime_type": mime}
+    stat = path.stat()
+    return {"type": "image", "base64": _encoded(str(path), stat.st_mtime_ns, stat.st_size), "mime_type": mime}
+
+
+# The target and every juror are sent the same image within moments of each other: read and encode it
+# once. Room for the items a run has in flight (its concurrency); keyed by mtime and size, so a file
+# changed on disk is read again.
+@lru_cache(maxsize=128)
+def _encoded(path: str, mtime_ns: int, size: int) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def audio_block(path: Path) -> dict[str, str]:

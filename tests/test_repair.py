@@ -12,6 +12,7 @@ import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from typer.testing import CliRunner
 
+from safebench.checkpoint_sqlite import CHECKPOINTS_FILE
 from safebench.cli import app
 from safebench.config import JuryConfig, RunConfig
 from safebench.runner import Evaluation, evaluate
@@ -101,24 +102,36 @@ def test_python_resume_with_only_out(tmp_path: Path) -> None:
     assert outcome.records == 2 and not [e for e in events if e["event"] == "record"]
 
 
-def test_the_record_is_saved_before_its_checkpoint_is_deleted(
+def test_the_records_are_saved_before_the_checkpoints_are_deleted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Killed(Exception):
         pass
 
-    async def killed(self: Any, thread_id: str) -> None:
-        raise Killed(thread_id)  # the process dies right after the record was saved
+    def killed(run_dir: Path) -> None:
+        assert (run_dir / CHECKPOINTS_FILE).exists()
+        raise Killed(run_dir)  # the process dies right after the last record was saved
 
-    monkeypatch.setattr(AsyncSqliteSaver, "adelete_thread", killed)
-    config = RunConfig(out=tmp_path / "run", limit=1, concurrency=1)
+    monkeypatch.setattr("safebench.runner.discard_checkpoints", killed)
+    config = RunConfig(out=tmp_path / "run", limit=3, concurrency=2)
     with pytest.raises(Killed):
         asyncio.run(Evaluation(config).run())
     store = RunStore(tmp_path / "run")
     try:
-        assert store.count() == 1
+        assert store.count() == 3
     finally:
         store.close()
+    # The resume finds every record and leaves nothing to run; the stale checkpoints go then.
+    monkeypatch.undo()
+    events: list[dict] = []
+    outcome = evaluate(RunConfig(out=tmp_path / "run", limit=3), resume=True, on_event=events.append)
+    assert outcome.records == 3 and not [e for e in events if e["event"] == "record"]
+    assert not (tmp_path / "run" / CHECKPOINTS_FILE).exists()
+
+
+def test_a_finished_run_keeps_no_checkpoints(tmp_path: Path) -> None:
+    evaluate(out=tmp_path / "run", limit=2)
+    assert not list((tmp_path / "run").glob(f"{CHECKPOINTS_FILE}*"))
 
 
 def test_a_second_process_on_the_same_run_dir_stops(tmp_path: Path) -> None:

@@ -227,6 +227,12 @@ def _check_file(root: Path, path: str, kind: str) -> tuple[str | None, bytes | N
         return f"cannot read {kind} {path}: {exc.strerror or exc}", None
 
 
+# sha256 -> what decoding those bytes found (None: a good image). Identical bytes decode identically, so
+# items sharing an image (or a dataset validated again before a run) decode it once; small entries, capped.
+_DECODED: dict[str, str | None] = {}
+_DECODED_MAX = 50_000
+
+
 def check_image(root: Path, image: str) -> tuple[str | None, str | None]:
     """(problem, sha256 of the file): one problem at most, since each rules out the next checks."""
     if not image.strip():
@@ -234,6 +240,18 @@ def check_image(root: Path, image: str) -> tuple[str | None, str | None]:
     problem, data = _check_file(root, image, "image")
     if data is None:
         return problem, None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in _DECODED:
+        if len(_DECODED) >= _DECODED_MAX:
+            _DECODED.clear()
+        _DECODED[digest] = _decode_problem(data)
+    reason = _DECODED[digest]
+    if reason is not None:
+        return f"image {image} is corrupt or not a supported image: {reason}", None
+    return None, digest
+
+
+def _decode_problem(data: bytes) -> str | None:
     try:
         # verify() checks structure without decoding; load() decodes every pixel (truncated data fails here)
         with Image.open(io.BytesIO(data)) as im:
@@ -241,8 +259,8 @@ def check_image(root: Path, image: str) -> tuple[str | None, str | None]:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
     except Exception as exc:  # Pillow raises many types for bad data
-        return f"image {image} is corrupt or not a supported image: {exc}", None
-    return None, hashlib.sha256(data).hexdigest()
+        return str(exc)
+    return None
 
 
 def check_audio(root: Path, audio: str) -> tuple[str | None, str | None]:
