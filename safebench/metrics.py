@@ -56,6 +56,7 @@ __all__ = [
     "compute_metrics",
     "compute_target_metrics",
     "fleiss_kappa",  # moved to safebench.stats; still importable from here
+    "metrics_view",
     "target_metrics",
 ]
 
@@ -358,6 +359,25 @@ def compute_target_metrics(
         )
         for target, records in per_target.items()
     }
+
+
+def metrics_view(result: Result) -> Result:
+    """`result` with only what the metrics read: no texts (query, prompt, answer, reasonings, errors)
+    and only round-0 opinions. Metrics of a large run hold every record at once; these are a fraction
+    of the size, and give the same numbers (tests/test_metrics.py)."""
+    opinions = [
+        op.model_copy(update={"reasoning": "", "error": None}) for op in result.opinions if op.round == 0
+    ]
+    return result.model_copy(
+        update={
+            "query": "",
+            "prompt": None,
+            "response": None,
+            "error": None,
+            "opinions": opinions,
+            "verdict": result.verdict.model_copy(update={"reasoning": ""}),
+        }
+    )
 
 
 def compute_metrics(

@@ -11,7 +11,7 @@ import yaml
 
 from safebench.config import ConfigError, RunConfig
 from safebench.dataset import resolve_dataset_dir
-from safebench.metrics import compute_metrics
+from safebench.metrics import compute_metrics, metrics_view
 from safebench.report import write_metrics
 from safebench.run_setup import CONFIG_FILE, Resolved, saved_config
 from safebench.schema import Taxonomy
@@ -34,7 +34,8 @@ def run_metrics(store: RunStore, config: RunConfig, taxonomy: Taxonomy, resolved
     """`{target label: metrics}` with each target's spec and the stand-ins behind its numbers."""
     labels = [t.id for t in config.targets]
     confusion = jury_confusion(config.calibration) if config.calibration else None
-    metrics = compute_metrics(store.ordered(labels), taxonomy, calibration=confusion)
+    records = (metrics_view(r) for r in store.ordered(labels))
+    metrics = compute_metrics(records, taxonomy, calibration=confusion)
     for target in config.targets:
         if target.id in metrics:
             metrics[target.id] = {

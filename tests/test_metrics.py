@@ -21,6 +21,7 @@ from safebench.metrics import (
     compute_metrics,
     compute_target_metrics,
     fleiss_kappa,
+    metrics_view,
 )
 from safebench.schema import Opinion, Result, Usage, Verdict
 from safebench.taxonomy import default_taxonomy
@@ -132,6 +133,13 @@ def _results() -> list[Result]:
 @pytest.fixture(scope="module")
 def metrics() -> dict:
     return compute_metrics(_results(), default_taxonomy())
+
+
+def test_the_metrics_view_of_records_gives_the_same_metrics(metrics: dict) -> None:
+    """A run's metrics are computed from slimmed records (memory): the numbers must not change."""
+    slim = [metrics_view(r) for r in _results()]
+    assert all(not r.query and r.response is None and not r.verdict.reasoning for r in slim)
+    assert compute_metrics(slim, default_taxonomy()) == metrics
 
 
 def test_targets_in_first_seen_order_and_json_ready(metrics: dict) -> None:
