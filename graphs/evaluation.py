@@ -37,7 +37,12 @@ async def respond(
     if ctx.modality in ("audio", "audio+text") and not audio:
         raise ValueError(f"item {item.id}: modality {ctx.modality!r} needs a recording, the case has none")
     messages = target_messages(
-        item.model_copy(update={"image": case["image"]}), Path(), ctx.modality, audio=audio
+        item.model_copy(update={"image": case["image"]}),
+        Path(),
+        ctx.modality,
+        audio=audio,
+        template=ctx.target.config.prompt_template,
+        names={"scenario": case["scenario_name"], "category": case["category_name"]},
     )
     sent = {"prompt": message_text(messages[-1])}
     config: RunnableConfig = {"run_name": f"target · {ctx.target.label}", "tags": ["target"]}

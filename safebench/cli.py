@@ -53,6 +53,19 @@ def _given(out: Path, resume: bool, named: dict[str, ModelConfig], options: dict
         given["targets"] = [model_option(t, named) for t in options["target"]]
     if options["max_attempts"] is not None:
         given["retry"] = RetrySettings(max_attempts=options["max_attempts"])
+    if options.get("target_template"):
+        # One template for every target (over a models file's prompt_template): on --resume, the saved
+        # targets with it, so that a different template is named as a change of the run.
+        from safebench.target_templates import cli_ref
+
+        ref = cli_ref(options["target_template"])
+        if "targets" in given:
+            targets = given["targets"]
+        elif resume and (out / CONFIG_FILE).is_file():
+            targets = saved_config(out).targets
+        else:
+            targets = [ModelConfig(spec=OFFLINE_TARGET)]
+        given["targets"] = [t.model_copy(update={"prompt_template": ref}) for t in targets]
     jury, max_rounds = options["jury"], options["max_rounds"]
     if jury is not None or max_rounds is not None:
         if jury is not None:
@@ -102,6 +115,20 @@ def evaluate(
         str | None,
         typer.Option(help="which recording audio modalities play: male or female [default: female]"),
     ] = None,
+    image_condition: Annotated[
+        str | None,
+        typer.Option(
+            help="which image the target and jury see: dataset, none, black, white, noise, random or "
+            "first-attempt (see docs/conditions.md) [default: dataset]"
+        ),
+    ] = None,
+    target_template: Annotated[
+        str | None,
+        typer.Option(
+            help="Jinja template of the text every target is sent: a bundled name (poc_wrapper) or a "
+            "file; variables query, image_text, scenario, category"
+        ),
+    ] = None,
     max_attempts: Annotated[
         int | None, typer.Option(min=1, help="attempts per model call (retries on 429/5xx) [default: 4]")
     ] = None,
@@ -139,6 +166,8 @@ def evaluate(
         "voice": voice,
         "max_attempts": max_attempts,
         "calibration": calibration,
+        "image_condition": image_condition,
+        "target_template": target_template,
     }
     try:
         config = _run_config(out, resume, _given(out, resume, load_models(models), options))

@@ -15,6 +15,9 @@ Deliberation = Literal["on_disagreement", "always", "never"]
 # What the target receives: the query text; text + image; the spoken query (plus a neutral instruction,
 # see safebench.targets.AUDIO_INSTRUCTION); or the query text + its recording.
 Modality = Literal["text", "image", "audio", "audio+text"]
+# Which image the target (and the jury) is shown in the `image` modality; see docs/conditions.md and
+# safebench.image_conditions. `dataset` is the item's own image.
+ImageCondition = Literal["dataset", "none", "black", "white", "noise", "random", "first-attempt"]
 
 
 def _as_model(value: Any) -> Any:
@@ -74,6 +77,7 @@ class RunConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     modality: Modality = "image"
     voice: str = Field(default="female", min_length=1)  # which AudioRef the audio modalities play
+    image_condition: ImageCondition = "dataset"
     retry: RetrySettings = Field(default_factory=RetrySettings)
     # A calibration.json (safebench calibrate): metrics add the jury-corrected ASR. Not part of what the
     # run is: it changes no verdict, so it may differ on --resume.
@@ -95,6 +99,15 @@ class RunConfig(BaseModel):
                     f"target {target.id!r} is given twice; give each target its own name in a models file"
                 )
             seen.add(target.id)
+        return self
+
+    @model_validator(mode="after")
+    def _condition_needs_images(self) -> RunConfig:
+        # Another modality sends no image, so a condition would silently change nothing.
+        if self.image_condition != "dataset" and self.modality != "image":
+            raise ValueError(
+                f"image_condition {self.image_condition!r} needs modality 'image' (given: {self.modality!r})"
+            )
         return self
 
     def public_dict(self) -> dict[str, Any]:

@@ -26,6 +26,10 @@ class ModelConfig(BaseModel):
     timeout: float = Field(default=120.0, gt=0)
     requests_per_second: float | None = Field(default=None, gt=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    # Targets only: a Jinja template of the text the target is sent, a bundled name (`poc_wrapper`,
+    # prompts/targets/) or a file path; variables query, image_text, scenario, category (names).
+    # See safebench.target_templates and docs/conditions.md.
+    prompt_template: str | None = Field(default=None, min_length=1)
     # Whether images/audio are sent to this model when it judges (jurors) - targets always get them.
     multimodal: bool = True
     # Structured output method for judges; "auto" tries json_schema, json_object, function_calling,

@@ -21,16 +21,44 @@ from safebench.models import ModelConfig
 from safebench.providers.openai import resolve_base_url
 from safebench.providers.pool import model_key
 from safebench.providers.registry import ModelSpecError, check_inputs, preflight
+from safebench.target_templates import load_template
+from safebench.target_templates import preflight as preflight_template
 
 CONFIG_FILE = "config.yaml"
 # Settings that make a run what it is; the others (out, concurrency, retry) may change on --resume.
-IDENTITY_FIELDS = ("dataset", "targets", "jury", "limit", "modality", "voice")
+IDENTITY_FIELDS = ("dataset", "targets", "jury", "limit", "modality", "voice", "image_condition")
 HIDDEN_KEY = "***"  # how ModelConfig saves a literal api_key
 
 
 def identity(config: RunConfig) -> dict[str, Any]:
+    """What the run is. Settings at their defaults that older runs did not have (image_condition,
+    prompt_template) are left out, so a run made before they existed still resumes; a target template
+    counts by its text's sha256, so editing the file makes another run."""
     public = config.public_dict()
-    return {k: public[k] for k in IDENTITY_FIELDS}
+    ident = {k: public[k] for k in IDENTITY_FIELDS}
+    if ident["image_condition"] == "dataset":
+        del ident["image_condition"]
+    ident["targets"] = [
+        {k: v for k, v in t.items() if not (k == "prompt_template" and v is None)} for t in ident["targets"]
+    ]
+    templates = {t.id: load_template(t.prompt_template).sha256 for t in config.targets if t.prompt_template}
+    if templates:
+        ident["target_templates"] = templates
+    return ident
+
+
+def check_templates(config: RunConfig) -> None:
+    """Render every target's template once with placeholders: a missing file, a syntax error or an
+    undefined variable is one line (ConfigError) before any model call."""
+    for target in config.targets:
+        if target.prompt_template is None:
+            continue
+        if config.modality == "audio":
+            raise ConfigError(
+                f"target {target.id}: a prompt template has no effect with modality 'audio' (the query "
+                "is only heard); drop it or use audio+text"
+            )
+        preflight_template(target.prompt_template)
 
 
 def check_stand_ins(config: RunConfig) -> None:
@@ -76,6 +104,7 @@ def check_models(config: RunConfig) -> Resolved:
     (unknown spec, missing key, unreachable endpoint: one line, ModelSpecError) and describe them all."""
     from graphs.context import jury_seats
 
+    check_templates(config)  # no model call: before the preflights, which may reach servers
     jurors, (fore_card, fore_model) = jury_seats(config.jury)
     models = [*config.targets, *(m for _, m in jurors), fore_model]
     media = _media_sent(config, [m for _, m in jurors])
@@ -127,12 +156,14 @@ def check_models(config: RunConfig) -> Resolved:
 def _media_sent(config: RunConfig, jurors: list[ModelConfig]) -> dict[str, set[str]]:
     """What each model (by pool key) is sent besides text: targets get the modality's medium, jurors
     the image in the image modality unless `multimodal: false` (graphs.jury shows it only then)."""
-    target_media = {"image": {"image"}, "audio": {"audio"}, "audio+text": {"audio"}}
+    # `--image-condition none` sends the image modality's targets and jurors no image at all.
+    shows_image = config.modality == "image" and config.image_condition != "none"
+    target_media = {"image": {"image"} if shows_image else set(), "audio": {"audio"}, "audio+text": {"audio"}}
     media: dict[str, set[str]] = {}
     for target in config.targets:
         media.setdefault(model_key(target), set()).update(target_media.get(config.modality, set()))
     for juror in jurors:
-        if config.modality == "image" and juror.multimodal:
+        if shows_image and juror.multimodal:
             media.setdefault(model_key(juror), set()).add("image")
     return media
 

@@ -25,6 +25,8 @@ from safebench.checkpoint_sqlite import discard_checkpoints, sqlite_checkpointer
 from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import AUDIO_MODALITIES, DatasetUnsuitable, check_modality
+from safebench.image_conditions import DEFAULT_SEED, condition_image, prepare_images, run_seed, shown_ref
+from safebench.image_conditions import check as check_condition
 from safebench.providers.pool import ModelPool
 from safebench.run_info import RunInfo
 from safebench.run_metrics import jury_confusion, run_metrics
@@ -41,13 +43,23 @@ RESULTS_FILE = "results.jsonl"
 REPORT_FILE = "report.html"
 
 
-def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str = "female") -> Case:
+def build_case(
+    item: Item,
+    dataset: Dataset,
+    modality: str = "image",
+    voice: str = "female",
+    *,
+    image_condition: str = "dataset",
+    run_dir: Path | None = None,
+    seed: int = DEFAULT_SEED,
+) -> Case:
     scenario = dataset.taxonomy.scenario(item.scenario)
     category = dataset.taxonomy.category_by_id[scenario.category]
     spoken = modality in AUDIO_MODALITIES
     # The image only when the target receives it (`image` modality): the jury is neither shown nor
-    # told of an image the target never received.
-    image = str((dataset.root / item.image).resolve()) if item.image and modality == "image" else None
+    # told of an image the target never received. The condition picks which image (the jury sees it too).
+    shown = condition_image(item, dataset, image_condition, seed, run_dir) if modality == "image" else None
+    image = str(shown) if shown is not None else None
     ref = next((a for a in item.audio if a.voice == voice), None)
     audio = str((dataset.root / ref.path).resolve()) if ref is not None and spoken else None
     return {
@@ -63,15 +75,23 @@ def build_case(item: Item, dataset: Dataset, modality: str = "image", voice: str
         # The recording the target hears (absolute, like image); the jury judges its transcript, `query`.
         "audio": audio,
         "response": "",
+        # Which image the case carries, for the record (safebench.image_conditions).
+        "image_condition": image_condition if modality == "image" else None,  # type: ignore[typeddict-unknown-key]
     }
 
 
 def to_result(
-    item: Item, target: Target, state: dict[str, Any], modality: str, error: str | None = None
+    item: Item,
+    target: Target,
+    state: dict[str, Any],
+    modality: str,
+    error: str | None = None,
+    image_condition: str | None = None,
 ) -> Result:
     """The record of one (target, item): what the target was sent, what it answered, the verdict."""
     verdict = state.get("verdict") or Verdict(status="error", reasoning="no verdict").model_dump()
     case = state.get("case") or {}
+    condition = case.get("image_condition") or image_condition or ("dataset" if modality == "image" else None)
     heard = case.get("audio")
     audio = next((a for a in item.audio if heard and Path(heard).as_posix().endswith(a.path)), None)
     return Result(
@@ -83,9 +103,8 @@ def to_result(
         query=item.text,
         modality=modality,
         prompt=state.get("prompt"),
-        image=MediaRef(path=item.image, sha256=item.image_sha256)
-        if item.image and case.get("image")
-        else None,
+        image=shown_ref(item, case.get("image"), condition),
+        image_condition=condition,
         audio=MediaRef(path=audio.path, sha256=audio.sha256, voice=audio.voice) if audio else None,
         response=state.get("response"),
         finish_reason=state.get("finish_reason"),
@@ -151,6 +170,7 @@ class Evaluation:
         )
         if unsuitable:
             raise DatasetUnsuitable(unsuitable, dataset.root, self.config.modality)
+        check_condition(items, dataset, self.config.image_condition)  # reads no image: before any call
         self._resolved = check_models(self.config)
         check_stand_ins(self.config)
         if self.config.calibration is not None:
@@ -174,6 +194,13 @@ class Evaluation:
         try:
             store.lock()
             store.claim(identity(self.config), resume=self.resume)
+            # Every condition image exists before the first model call (after the claim: a refused resume
+            # leaves no stray files).
+            cfg = self.config
+            if cfg.modality == "image":
+                await asyncio.to_thread(
+                    prepare_images, items, dataset, cfg.image_condition, run_seed(cfg), cfg.out
+                )
             saved = {**self.config.public_dict(), "resolved": self.resolved.public}
             (out / CONFIG_FILE).write_text(yaml.safe_dump(saved, sort_keys=False, allow_unicode=True))
             info = RunInfo(out)
@@ -266,6 +293,7 @@ class Evaluation:
             },
         }
         modality = self.config.modality
+        condition = self.config.image_condition if modality == "image" else None
         try:
             snapshot = await graph.aget_state(config) if started else None
             if snapshot and snapshot.values and not snapshot.next and not snapshot.values.get("verdict"):
@@ -277,7 +305,16 @@ class Evaluation:
                 state = snapshot.values  # finished before a crash, record not yet written
             else:
                 # Resume from the checkpoint when there is one: finished nodes are not run again.
-                case = build_case(item, dataset, modality, self.config.voice)
+                cfg = self.config
+                case = build_case(
+                    item,
+                    dataset,
+                    modality,
+                    cfg.voice,
+                    image_condition=cfg.image_condition,
+                    run_dir=cfg.out,
+                    seed=run_seed(cfg),
+                )
                 resuming = snapshot is not None and bool(snapshot.next)
                 payload = None if resuming else {"item": item.model_dump(), "case": case}
                 state = {}
@@ -288,9 +325,10 @@ class Evaluation:
                         state = chunk
                     else:
                         self.on_event({**chunk, "target": target.label})
-            return to_result(item, target, state, modality)
+            return to_result(item, target, state, modality, image_condition=condition)
         except Exception as exc:  # one broken item must not stop the run: record it as an error
-            return to_result(item, target, {}, modality, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            return to_result(item, target, {}, modality, error, condition)
 
     def _finish(self, store: RunStore, dataset: Dataset) -> RunOutcome:
         out = self.config.out

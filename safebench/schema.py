@@ -160,7 +160,10 @@ class Result(BaseModel):
     query: str
     modality: str | None = None
     prompt: str | None = None  # the text the target was sent
-    image: MediaRef | None = None
+    image: MediaRef | None = None  # the image shown; under a condition, relative to the run directory
+    # Which image was shown (safebench.image_conditions): "dataset" (the item's own), "none", "black",
+    # "white", "noise", "random", "first-attempt"; None outside the image modality and in older records.
+    image_condition: str | None = None
     audio: MediaRef | None = None
     response: str | None
     finish_reason: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -101,6 +102,8 @@ def target_messages(
     *,
     voice: str = "female",
     audio: str | Path | None = None,
+    template: str | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> list[BaseMessage]:
     """The query as a user turn, by modality:
 
@@ -111,14 +114,34 @@ def target_messages(
 
     `audio` gives the recording's location directly (the evaluation graph passes absolute paths);
     otherwise it is the `voice` AudioRef under `dataset_dir`.
+
+    `template` (a bundled name or file, safebench.target_templates) replaces the text part, rendered
+    with the item's query, image_text and `names` (`scenario`, `category`: their names, else the ids).
+    Not in `audio`: there the query is only heard, and a template would put it in writing.
     """
     if modality in ("audio", "audio+text"):
         path = Path(audio) if audio is not None else dataset_dir / item_audio(item, voice).path
-        text = AUDIO_INSTRUCTION if modality == "audio" else item.text
+        text = AUDIO_INSTRUCTION if modality == "audio" else _text(item, item.text, template, names)
         return [HumanMessage(content=[audio_block(path), {"type": "text", "text": text}])]
     if modality == "image" and item.image:
         # The image-paired variant refers to the image instead of naming the subject, when there is one.
-        text = item.image_text or item.text
+        text = _text(item, item.image_text or item.text, template, names)
         return [HumanMessage(content=[{"type": "text", "text": text}, image_block(dataset_dir / item.image)])]
     # Text alone is a plain string: several servers' chat templates (llama.cpp's) reject lists of parts.
-    return [HumanMessage(content=item.text)]
+    return [HumanMessage(content=_text(item, item.text, template, names))]
+
+
+def _text(item: Item, plain: str, template: str | None, names: Mapping[str, str] | None) -> str:
+    if template is None:
+        return plain
+    from safebench.target_templates import load_template, variables
+
+    names = names or {}
+    return load_template(template).render(
+        **variables(
+            item.text,
+            item.image_text,
+            names.get("scenario", item.scenario),
+            names.get("category", item.category),
+        )
+    )

@@ -26,6 +26,7 @@ RESULT_KEYS = {
     "query",
     "modality",
     "prompt",
+    "image_condition",
     "image",
     "audio",
     "response",

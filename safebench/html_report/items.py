@@ -8,6 +8,7 @@ are empty are left out (the script reads a missing key as empty).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from safebench.html_report.loading import RunData
@@ -47,9 +48,18 @@ def _compact(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v not in (None, "", [], False)}
 
 
+def image_root(record: Result, run: RunData) -> Path | None:
+    """What the record's image path is relative to: the dataset folder, or the run directory for an
+    image made for a condition (`RUN_DIR/conditions/...`, safebench.image_conditions)."""
+    if record.image_condition in (None, "dataset"):
+        return run.dataset_root
+    return run.path.resolve()
+
+
 def record_entry(record: Result, target: int, run: RunData, media: MediaTable) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "t": target,
+        "ic": record.image_condition if record.image_condition != "dataset" else None,
         "id": record.item_id,
         "c": record.category,
         "s": record.scenario,
@@ -77,7 +87,7 @@ def record_entry(record: Result, target: int, run: RunData, media: MediaTable) -
         "sp": split(record),
     }
     if record.image is not None:
-        ref = media.image(run.dataset_root, record.image.path)
+        ref = media.image(image_root(record, run), record.image.path)
         entry.update(img=ref.index, ip=record.image.path, inote=ref.note)
     if record.audio is not None:
         ref = media.audio(run.dataset_root, record.audio.path)
@@ -121,7 +131,7 @@ def page_data(runs: list[RunData], targets: list[Target], media: MediaTable) -> 
     runs' order (targets as given, items in dataset order, as in results.jsonl)."""
     index = {(t.run, t.label): i for i, t in enumerate(targets)}
     # All images first, in one threaded pass, so thumbnailing thousands of files runs in parallel.
-    media.add_images([(run.dataset_root, r.image.path) for run in runs for r in run.records if r.image])
+    media.add_images([(image_root(r, run), r.image.path) for run in runs for r in run.records if r.image])
     records = [
         record_entry(r, index[(i, r.target)], run, media) for i, run in enumerate(runs) for r in run.records
     ]

@@ -26,13 +26,18 @@ class Target:
     metrics: dict[str, Any]
 
 
-def page_targets(runs: list[RunData]) -> list[Target]:
+def page_targets(runs: list[RunData], variants: list[str] | None = None) -> list[Target]:
+    """`variants`: one label per run when the runs compare conditions (`image: black`): a target is
+    then keyed by it rather than by the run's folder name."""
     labels = [(i, label) for i, run in enumerate(runs) for label in run.target_labels()]
     count = Counter(label for _, label in labels)
     targets: list[Target] = []
     taken: set[str] = set()
     for i, label in labels:
-        key = label if count[label] == 1 else f"{label} @ {runs[i].name}"
+        if variants is not None:
+            key = f"{label} · {variants[i]}"
+        else:
+            key = label if count[label] == 1 else f"{label} @ {runs[i].name}"
         while key in taken:  # two runs of one folder name shown twice: still keep keys apart
             key += "'"
         taken.add(key)

@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 import safebench
+from safebench.html_report.conditions import compare_conditions
 from safebench.html_report.items import page_data, script_json
 from safebench.html_report.loading import RunData, load_runs
 from safebench.html_report.media import MediaTable
@@ -126,7 +127,8 @@ def page_title(runs: list[RunData]) -> str:
 def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
     """The complete HTML document of the runs."""
     media = media or MediaTable()
-    targets = page_targets(runs)
+    comparison = compare_conditions(runs)
+    targets = page_targets(runs, comparison.labels if comparison else None)
     taxonomy = _merged_taxonomy(runs)
     metrics_by_key = {t.key: t.metrics for t in targets if t.metrics}
     figures, figures_note = svg_figures(metrics_by_key, taxonomy) if metrics_by_key else ([], None)
@@ -154,7 +156,9 @@ def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=[run_overview(run, [t for t in targets if t.run == i]) for i, run in enumerate(runs)],
         multiple=len(runs) > 1,
-        mismatch=dataset_mismatch(runs),
+        # Runs on transforms of one dataset differ in their hash by design: the comparison says so.
+        mismatch=None if comparison and "transform" in comparison.differing else dataset_mismatch(runs),
+        comparison=comparison,
         stand_ins=[(run.name, run.stand_ins) for run in runs if run.stand_ins],
         targets=targets,
         board_asr=leaderboard("asr", targets),
@@ -195,7 +199,8 @@ def build_report(run_dirs: list[Path], out: Path, *, figures_dir: Path | None = 
     if figures_dir is not None:
         from safebench.html_report.figures import write_figures
 
-        targets = page_targets(runs)
+        comparison = compare_conditions(runs)
+        targets = page_targets(runs, comparison.labels if comparison else None)
         write_figures(
             {t.key: t.metrics for t in targets if t.metrics}, _merged_taxonomy(runs), Path(figures_dir)
         )

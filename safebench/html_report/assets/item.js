@@ -22,7 +22,7 @@
 
   function sent(r) {
     const box = el("div", { className: "box sent" }, [el("h4", { text: "Sent to the target" })]);
-    box.appendChild(kv([["Modality", r.m || "unknown"]]));
+    box.appendChild(kv([["Modality", r.m || "unknown"], ["Image condition", r.ic]]));
     box.appendChild(text(r.p, "(no text prompt)"));
     if (r.ip !== undefined) {
       const uri = r.img !== undefined ? SB.safeMedia(SB.DATA.media[r.img], "image") : null;
