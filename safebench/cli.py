@@ -93,7 +93,10 @@ def _run_config(out: Path, resume: bool, given: dict[str, Any]) -> RunConfig:
 
 @app.command()
 def evaluate(
-    out: Annotated[Path, typer.Option("--out", help="run directory (results, metrics, store)")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="run directory (results, metrics, store); with --store, optional"),
+    ] = None,
     dataset: Annotated[
         str | None, typer.Option(help="dataset folder, or 'sample' for the bundled one [default: sample]")
     ] = None,
@@ -146,8 +149,19 @@ def evaluate(
     ] = None,
     by: Annotated[str, typer.Option(help="rows of the summary table: category or scenario")] = "category",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress or table; for scripts")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(help="a shared run store, postgresql://... [env: SAFEBENCH_STORE]; needs --run"),
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="the shared run's name (with --store)")] = None,
+    submit: Annotated[
+        bool, typer.Option("--submit", help="with --store: create the run and its work, leave it to workers")
+    ] = False,
 ) -> None:
     """Have target models answer a dataset and a jury judge every answer.
+
+    With --store and --run the run lives in PostgreSQL and any number of `safebench worker` processes
+    share it; this command then also works it, as one worker, unless --submit.
 
     Exit status: 0 when no record is an error, 3 when some are (0 with --allow-errors), 2 on bad input.
     """
@@ -155,6 +169,14 @@ def evaluate(
     if by not in ("category", "scenario"):
         raise fail(f"--by {by!r}: choose category or scenario")
     resume = resume or retry_errors
+    from safebench.store_url import store_url
+
+    shared_url = store_url(store) if (store or run or submit) else None
+    if run or submit or store:
+        if not (shared_url and run):
+            raise fail("a shared run needs both --store (or SAFEBENCH_STORE) and --run NAME")
+    elif out is None:
+        raise fail("--out is required (the run directory)")
     options = {
         "dataset": dataset,
         "target": target,
@@ -169,6 +191,20 @@ def evaluate(
         "image_condition": image_condition,
         "target_template": target_template,
     }
+    if shared_url is not None:
+        assert run is not None
+        from safebench.cli_store import evaluate_shared
+
+        given_out = out
+        try:
+            given = _given(out or Path(run), False, load_models(models), options)
+        except (ConfigError, ValueError) as exc:
+            raise fail(one_line(exc)) from None
+        evaluate_shared(
+            shared_url, run, given_out, given, resume, retry_errors, submit, by, quiet, allow_errors
+        )
+        return
+    assert out is not None
     try:
         config = _run_config(out, resume, _given(out, resume, load_models(models), options))
     except (ConfigError, ValueError) as exc:
@@ -293,6 +329,7 @@ def import_(
 from safebench.cli_calibrate import calibrate_command, metrics_command  # noqa: E402
 from safebench.cli_generate import generate_command, taxonomy_command  # noqa: E402
 from safebench.cli_report import report_command  # noqa: E402
+from safebench.cli_store import export_command, status_command, worker_command  # noqa: E402
 from safebench.cli_transform import subset_command, transform_command  # noqa: E402
 
 app.command("taxonomy")(taxonomy_command)
@@ -302,6 +339,9 @@ app.command("metrics")(metrics_command)
 app.command("report")(report_command)
 app.command("transform")(transform_command)
 app.command("subset")(subset_command)
+app.command("worker")(worker_command)
+app.command("status")(status_command)
+app.command("export")(export_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -180,7 +180,7 @@ def _read_saved(out: Path) -> dict[str, Any]:
     return data
 
 
-def _validated(data: dict[str, Any], source: Path) -> RunConfig:
+def _validated(data: dict[str, Any], source: Path | str) -> RunConfig:
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
@@ -198,6 +198,12 @@ def _validated(data: dict[str, Any], source: Path) -> RunConfig:
 def _jury_models(config: RunConfig) -> list[ModelConfig | None]:
     jury = config.jury
     return [jury.model, jury.foreperson, *(j.model for j in jury.jurors or [])]
+
+
+def config_from_saved(data: dict[str, Any], source: str, out: Path) -> RunConfig:
+    """A run's configuration from its saved form (config.yaml's, or a shared run store's), run in `out`."""
+    data = {k: v for k, v in data.items() if k != "resolved"}
+    return _validated({**data, "out": str(out)}, source)
 
 
 def saved_config(out: Path) -> RunConfig:

@@ -27,6 +27,7 @@ from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import AUDIO_MODALITIES, DatasetUnsuitable, check_modality
 from safebench.image_conditions import DEFAULT_SEED, condition_image, prepare_images, run_seed, shown_ref
 from safebench.image_conditions import check as check_condition
+from safebench.models import ModelConfig
 from safebench.providers.pool import ModelPool
 from safebench.run_info import RunInfo
 from safebench.run_metrics import jury_confusion, run_metrics
@@ -164,7 +165,7 @@ class Evaluation:
         if self._dataset is not None:
             return self._dataset
         dataset = load_dataset(resolve_dataset_dir(self.config.dataset))
-        items = dataset.items[: self.config.limit] if self.config.limit else dataset.items
+        items = self.items(dataset)
         unsuitable = check_modality(
             dataset.root, self.config.modality, self.config.voice, {item.id for item in items}
         )
@@ -178,6 +179,27 @@ class Evaluation:
         self._dataset = dataset
         return dataset
 
+    def items(self, dataset: Dataset) -> list[Item]:
+        """The items this run evaluates (the first `limit`, if set)."""
+        return dataset.items[: self.config.limit] if self.config.limit else dataset.items
+
+    def contexts(self, targets: list[ModelConfig] | None = None) -> list[EvaluationContext]:
+        """One graph context per target (default: all of the run's), all sharing one jury."""
+        retry = self.config.retry.policy()
+        shared = jury_context(self.config.jury, retry, pool=self.pool)
+        modality = self.config.modality
+        return [
+            EvaluationContext(**shared, target=create_target(t, pool=self.pool), modality=modality)  # type: ignore[arg-type]
+            for t in (self.config.targets if targets is None else targets)
+        ]
+
+    async def make_condition_images(self, dataset: Dataset) -> None:
+        """Every image of the run's image condition, written before the first model call."""
+        cfg = self.config
+        if cfg.modality == "image":
+            args = (self.items(dataset), dataset, cfg.image_condition, run_seed(cfg), cfg.out)
+            await asyncio.to_thread(prepare_images, *args)
+
     @property
     def resolved(self) -> Resolved:
         """The run's models slot by slot and its stand-ins (after `prepare`)."""
@@ -188,19 +210,13 @@ class Evaluation:
     async def run(self) -> RunOutcome:
         # Validation reads and decodes files: off the event loop (a caller's loop may be running other work).
         dataset = await asyncio.to_thread(self.prepare)
-        items = dataset.items[: self.config.limit] if self.config.limit else dataset.items
+        items = self.items(dataset)
         out = self.config.out
         store = RunStore(out)
         try:
             store.lock()
             store.claim(identity(self.config), resume=self.resume)
-            # Every condition image exists before the first model call (after the claim: a refused resume
-            # leaves no stray files).
-            cfg = self.config
-            if cfg.modality == "image":
-                await asyncio.to_thread(
-                    prepare_images, items, dataset, cfg.image_condition, run_seed(cfg), cfg.out
-                )
+            await self.make_condition_images(dataset)  # after the claim: a refused resume leaves no files
             saved = {**self.config.public_dict(), "resolved": self.resolved.public}
             (out / CONFIG_FILE).write_text(yaml.safe_dump(saved, sort_keys=False, allow_unicode=True))
             info = RunInfo(out)
@@ -208,29 +224,13 @@ class Evaluation:
             await self._evaluate(store, dataset, items)
             outcome = self._finish(store, dataset)
             info.finish(outcome.counts)
-            self._write_report(outcome)
+            write_report(outcome)
             return outcome
         finally:
             store.close()
 
-    def _write_report(self, outcome: RunOutcome) -> None:
-        """RUN_DIR/report.html from the saved files. Presentation only: if it fails, the run's records and
-        metrics stand and the outcome says why there is no page."""
-        try:
-            from safebench.html_report import build_report
-
-            outcome.report = build_report([outcome.run_dir], outcome.run_dir / REPORT_FILE)
-        except Exception as exc:  # any failure to draw the page must not fail a finished run
-            outcome.report_error = f"{type(exc).__name__}: {exc}"
-
     async def _evaluate(self, store: RunStore, dataset: Dataset, items: list[Item]) -> None:
-        retry = self.config.retry.policy()
-        shared = jury_context(self.config.jury, retry, pool=self.pool)
-        modality = self.config.modality
-        contexts = [
-            EvaluationContext(**shared, target=create_target(t, pool=self.pool), modality=modality)  # type: ignore[arg-type]
-            for t in self.config.targets
-        ]
+        contexts = self.contexts()
         work: asyncio.Queue[tuple[EvaluationContext, int, Item, bool]] = asyncio.Queue()
         total = 0
         for ctx in contexts:
@@ -260,7 +260,7 @@ class Evaluation:
                     if fresh and thread_id in started:  # a retried error starts over, not from its checkpoint
                         await saver.adelete_thread(thread_id)
                         started.discard(thread_id)
-                    result = await self._one(graph, ctx, dataset, item, thread_id, thread_id in started)
+                    result = await self.one(graph, ctx, dataset, item, thread_id, thread_id in started)
                     # The record is the item's durable end: its checkpoint is scratch from here on
                     # (a resume never queues a recorded item) and goes with the others below.
                     store.put(result, position)
@@ -272,7 +272,7 @@ class Evaluation:
         # instead): nothing is left to resume, so the checkpoints go at once rather than item by item.
         discard_checkpoints(self.config.out)
 
-    async def _one(
+    async def one(
         self, graph: Any, ctx: EvaluationContext, dataset: Dataset, item: Item, thread_id: str, started: bool
     ) -> Result:
         """One (target, item) through the graph; `started`: the thread has a checkpoint to resume from."""
@@ -331,17 +331,40 @@ class Evaluation:
             return to_result(item, target, {}, modality, error, condition)
 
     def _finish(self, store: RunStore, dataset: Dataset) -> RunOutcome:
-        out = self.config.out
-        labels = [t.id for t in self.config.targets]
-        records = 0
-        with (out / RESULTS_FILE).open("w", encoding="utf-8") as fh:
-            for result in store.ordered(labels):
-                fh.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
-                records += 1
-        metrics = run_metrics(store, self.config, dataset.taxonomy, self.resolved)
-        counts = store.status_counts()
-        self.on_event({"event": "finish", "records": records, "metrics": metrics, "counts": counts})
-        return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset, counts=counts)
+        return finish_run(store, self.config, dataset, self.resolved, self.on_event)
+
+
+def write_results(store: Any, labels: list[str], path: Path) -> int:
+    """`results.jsonl`: every record, target by target in item order; returns how many."""
+    records = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for result in store.ordered(labels):
+            fh.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
+            records += 1
+    return records
+
+
+def finish_run(
+    store: Any, config: RunConfig, dataset: Dataset, resolved: Resolved, on_event: EventHandler
+) -> RunOutcome:
+    """results.jsonl and metrics.json in `config.out` from the store (SQLite or PostgreSQL)."""
+    out = config.out
+    records = write_results(store, [t.id for t in config.targets], out / RESULTS_FILE)
+    metrics = run_metrics(store, config, dataset.taxonomy, resolved)
+    counts = store.status_counts()
+    on_event({"event": "finish", "records": records, "metrics": metrics, "counts": counts})
+    return RunOutcome(run_dir=out, metrics=metrics, records=records, dataset=dataset, counts=counts)
+
+
+def write_report(outcome: RunOutcome) -> None:
+    """RUN_DIR/report.html from the saved files. Presentation only: if it fails, the run's records and
+    metrics stand and the outcome says why there is no page."""
+    try:
+        from safebench.html_report import build_report
+
+        outcome.report = build_report([outcome.run_dir], outcome.run_dir / REPORT_FILE)
+    except Exception as exc:  # any failure to draw the page must not fail a finished run
+        outcome.report_error = f"{type(exc).__name__}: {exc}"
 
 
 async def evaluate_async(
