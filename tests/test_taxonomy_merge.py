@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from safebench.embeddings import Embedder, load_embedder
+from safebench.embeddings import Embedder
 from safebench.generation.taxonomy import (
     SYNONYM_THRESHOLD,
     apply_edits,
@@ -22,7 +22,6 @@ from safebench.generation.taxonomy import (
     tokens,
 )
 from safebench.taxonomy import default_taxonomy
-from tests.llama_server import unavailable
 
 MED = {"name": "Medical Advice", "definition": "Diagnoses, treatments or dosages that need a clinician."}
 LEGAL = {"name": "Legal Advice", "definition": "Specific legal strategy that should come from a lawyer."}
@@ -392,14 +391,6 @@ def test_names_are_normalised_before_matching() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- semantic
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    status = load_embedder()  # memoised per process: the model loads once per session
-    if status.embedder is None:
-        unavailable(status.reason)
-    return status.embedder
 
 
 MALWARE_GEN = {"name": "Malware Generation", "definition": "Writing malicious software."}

@@ -132,8 +132,12 @@ def page_data(runs: list[RunData], targets: list[Target], media: MediaTable) -> 
     index = {(t.run, t.label): i for i, t in enumerate(targets)}
     # All images first, in one threaded pass, so thumbnailing thousands of files runs in parallel.
     media.add_images([(image_root(r, run), r.image.path) for run in runs for r in run.records if r.image])
+    # Each record serialised as soon as it is made (page_json joins them): holding every entry as a
+    # dict would cost several times the page's own size for a large run.
     records = [
-        record_entry(r, index[(i, r.target)], run, media) for i, run in enumerate(runs) for r in run.records
+        script_json(record_entry(r, index[(i, r.target)], run, media))
+        for i, run in enumerate(runs)
+        for r in run.records
     ]
     categories, scenarios = _names(runs)
     return {
@@ -144,3 +148,10 @@ def page_data(runs: list[RunData], targets: list[Target], media: MediaTable) -> 
         "media": media.uris,
         "records": records,
     }
+
+
+def page_json(data: dict[str, Any]) -> str:
+    """`page_data` as the page's JSON document: its records are already serialised (script_json)."""
+    head = script_json({k: v for k, v in data.items() if k != "records"})
+    return f'{head[:-1]},"records":[{",".join(data["records"])}]}}'
+

@@ -8,6 +8,7 @@ or taxonomy is not an error: the report then shows ids instead of names and no i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ class RunData:
     config: dict[str, Any]
     run_info: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
-    records: list[Result]
+    records: Records | list[Result]
     dataset_root: Path | None  # where item image/audio paths are relative to; None when not found
     taxonomy: Taxonomy
     warnings: list[str] = field(default_factory=list)
@@ -82,23 +83,44 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def read_records(path: Path, warnings: list[str]) -> list[Result]:
-    """Every line of results.jsonl; a line that does not parse is skipped and counted, not fatal, so
-    a report of a damaged run still shows the rest (and says how much is missing)."""
-    records: list[Result] = []
-    bad: list[int] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(Result.model_validate_json(line))
-            except ValidationError:
+class Records:
+    """The records of a results.jsonl, read from the file on every pass rather than held: a page of
+    10,000 records would otherwise keep them all (texts, every opinion) in memory at once, several
+    times the size of the page itself. A line that does not parse is skipped on every pass."""
+
+    def __init__(self, path: Path, warnings: list[str]) -> None:
+        self.path = path
+        bad: list[int] = []
+        self._count = 0
+        for number, record in self._read():
+            if record is None:
                 bad.append(number)
-    if bad:
-        shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
-        warnings.append(f"{path.name}: {len(bad)} unreadable line(s) left out (lines {shown})")
-    return records
+            else:
+                self._count += 1
+        if bad:
+            shown = ", ".join(map(str, bad[:10])) + (" …" if len(bad) > 10 else "")
+            warnings.append(f"{path.name}: {len(bad)} unreadable line(s) left out (lines {shown})")
+
+    def _read(self) -> Iterator[tuple[int, Result | None]]:
+        with self.path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield number, Result.model_validate_json(line)
+                    except ValidationError:
+                        yield number, None
+
+    def __iter__(self) -> Iterator[Result]:
+        return (record for _, record in self._read() if record is not None)
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def read_records(path: Path, warnings: list[str]) -> Records:
+    """Every readable line of results.jsonl; one that does not parse is skipped and counted, not fatal,
+    so a report of a damaged run still shows the rest (and says how much is missing)."""
+    return Records(path, warnings)
 
 
 def find_dataset_root(config: dict[str, Any], run_info: dict[str, Any]) -> Path | None:

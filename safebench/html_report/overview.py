@@ -100,28 +100,22 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def count_records(key: str, records: list[Result]) -> TargetCounts:
-    counts = TargetCounts(key)
-    for r in records:
-        counts.records += 1
-        status = r.verdict.status
-        counts.status[status] = counts.status.get(status, 0) + 1
-        counts.truncated += bool(r.truncated)
-        counts.calls += r.calls
-        counts.prompt_tokens += r.tokens.prompt
-        counts.completion_tokens += r.tokens.completion
-    return counts
+def add_record(counts: TargetCounts, r: Result) -> None:
+    counts.records += 1
+    status = r.verdict.status
+    counts.status[status] = counts.status.get(status, 0) + 1
+    counts.truncated += bool(r.truncated)
+    counts.calls += r.calls
+    counts.prompt_tokens += r.tokens.prompt
+    counts.completion_tokens += r.tokens.completion
 
 
-def _juror_models(records: list[Result]) -> list[JurorModel]:
-    models: dict[str, JurorModel] = {}
-    for r in records:
-        for o in r.opinions:
-            entry = models.setdefault(o.model, JurorModel(o.model))
-            entry.opinions += 1
-            entry.abstained += o.status == "abstained"
-            entry.seats.add(o.seat)
-    return list(models.values())
+def _add_opinions(models: dict[str, JurorModel], r: Result) -> None:
+    for o in r.opinions:
+        entry = models.setdefault(o.model, JurorModel(o.model))
+        entry.opinions += 1
+        entry.abstained += o.status == "abstained"
+        entry.seats.add(o.seat)
 
 
 def _jury_slots(run: RunData) -> list[dict[str, str]]:
@@ -146,11 +140,15 @@ def _command(run_info: dict[str, Any]) -> str | None:
 def run_overview(run: RunData, targets: list[Target]) -> RunOverview:
     info = run.run_info
     dataset = run.dataset
-    by_target: dict[str, list[Result]] = {}
+    # One pass, counting as it reads: the records are not held (loading.Records).
+    counts = {t.label: TargetCounts(t.key) for t in targets}
+    totals = TargetCounts("all targets")
+    models: dict[str, JurorModel] = {}
     for r in run.records:
-        by_target.setdefault(r.target, []).append(r)
-    counts = [count_records(t.key, by_target.get(t.label, [])) for t in targets]
-    totals = count_records("all targets", run.records)
+        if r.target in counts:
+            add_record(counts[r.target], r)
+        add_record(totals, r)
+        _add_opinions(models, r)
     foreperson = run.resolved.get("foreperson")
     return RunOverview(
         name=run.name,
@@ -168,8 +166,8 @@ def run_overview(run: RunData, targets: list[Target]) -> RunOverview:
         jury=_jury_slots(run),
         foreperson={k: _text(v) for k, v in foreperson.items()} if isinstance(foreperson, dict) else None,
         stand_ins=run.stand_ins,
-        targets=counts,
-        juror_models=_juror_models(run.records),
+        targets=list(counts.values()),
+        juror_models=list(models.values()),
         warnings=list(run.warnings),
         totals=totals,
     )

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 import safebench
 from safebench.html_report.conditions import compare_conditions
-from safebench.html_report.items import page_data, script_json
+from safebench.html_report.items import page_data, page_json
 from safebench.html_report.loading import RunData, load_runs
 from safebench.html_report.media import MediaTable
 from safebench.html_report.overview import dataset_mismatch, page_targets, run_overview
@@ -151,7 +151,7 @@ def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
         csp=content_security_policy(style, script),
         style=Markup(style),
         script=Markup(script),
-        data=Markup(script_json(data)),
+        data=Markup(page_json(data)),
         version=safebench.__version__,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=[run_overview(run, [t for t in targets if t.run == i]) for i, run in enumerate(runs)],
