@@ -79,6 +79,11 @@ def generation_example() -> dict[str, Any]:
     return {"scenario_ids": [EXAMPLE_SCENARIO]}
 
 
+def persuasion_example() -> dict[str, Any]:
+    """The bundled sample's mild consultation item, to be rewritten with a persuasion technique."""
+    return {"item": sample_item()}
+
+
 def image_example() -> dict[str, Any]:
     """A generated query (GeneratedQuery.model_dump()) to illustrate: the sample item's text."""
     item = sample_item()

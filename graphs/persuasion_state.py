@@ -29,7 +29,6 @@ __all__ = [
     "PersuasionState",
     "default_persuasion_context",
     "persuasion_context",
-    "persuasion_example",
     "persuasion_from_settings",
 ]
 
@@ -39,12 +38,7 @@ CARD = "persuader"
 DEFAULT_MAX_ROUNDS = 2
 
 
-def persuasion_example() -> dict[str, Any]:
-    """The graph's Studio example: the bundled sample's mild consultation item."""
-    return {"item": examples.sample_item()}
-
-
-@with_config(studio_example(persuasion_example))
+@with_config(studio_example(examples.persuasion_example))
 class PersuasionState(TypedDict, total=False):
     item: dict[str, Any]  # Item.model_dump()
     round: int  # the rewrite being asked for, 1-based

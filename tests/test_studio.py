@@ -37,17 +37,20 @@ from graphs.generation_state import GenerationSettings, generation_from_settings
 from graphs.image import graph as image_graph
 from graphs.image_state import ImageSettings, image_from_settings
 from graphs.jury import graph as jury_graph
+from graphs.persuasion import graph as persuasion_graph
+from graphs.persuasion_state import PersuasionSettings, persuasion_from_settings
 from graphs.taxonomy import graph as taxonomy_graph
 from graphs.taxonomy_state import TaxonomySettings, taxonomy_from_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-GRAPHS = ("jury", "evaluation", "taxonomy", "generation", "image")
+GRAPHS = ("jury", "evaluation", "taxonomy", "generation", "image", "persuasion")
 COMPILED = {
     "jury": jury_graph,
     "evaluation": evaluation_graph,
     "taxonomy": taxonomy_graph,
     "generation": generation_graph,
     "image": image_graph,
+    "persuasion": persuasion_graph,
 }
 RESOLVERS: dict[str, Resolver[Any, Any]] = {
     "jury": jury_from_settings,
@@ -55,6 +58,7 @@ RESOLVERS: dict[str, Resolver[Any, Any]] = {
     "taxonomy": taxonomy_from_settings,
     "generation": generation_from_settings,
     "image": image_from_settings,
+    "persuasion": persuasion_from_settings,
 }
 
 
@@ -73,6 +77,8 @@ def check_output(name: str, out: dict[str, Any]) -> None:
         assert out["error"] is None and len(out["taxonomy"]["categories"]) == 8
     elif name == "generation":
         assert out["result"] and {q["scenario"] for q in out["result"]} == {examples.EXAMPLE_SCENARIO}
+    elif name == "persuasion":
+        assert out["result"]["text"] and out["result"]["error"] is None, out["result"]
     else:
         result = out["result"]
         assert result["image"] == f"images/{out['query']['id']}.png" and result["attempts"]
@@ -122,6 +128,7 @@ async def test_each_graph_runs_on_its_example_with_default_settings(
         ("taxonomy", TaxonomySettings(judges=("scripted:taxonomist", "scripted:taxonomist"), seed=1)),
         ("generation", GenerationSettings(per_scenario=2, candidates=6, weight_harmfulness=2.0)),
         ("image", ImageSettings(max_rounds=1, seed=3)),
+        ("persuasion", PersuasionSettings(technique="expert_endorsement")),
     ],
 )
 async def test_each_graph_runs_with_a_settings_object(name: str, settings: Any, image_tmp: Path) -> None:
@@ -138,6 +145,8 @@ async def test_each_graph_runs_with_a_settings_object(name: str, settings: Any, 
         assert len(out["proposals"]) == 2
     elif name == "generation":
         assert len(out["result"]) == 2 and out["report"]["settings"]["weights"]["harmfulness"] == 2.0
+    elif name == "persuasion":
+        assert out["result"]["technique"] == "expert_endorsement"
     else:
         assert len(out["result"]["attempts"]) == 1
         assert (image_tmp / "out" / out["result"]["image"]).is_file()

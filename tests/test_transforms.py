@@ -15,12 +15,12 @@ from langchain_openai import ChatOpenAI
 from PIL import Image
 from typer.testing import CliRunner
 
+from graphs.examples import persuasion_example
 from graphs.persuasion import graph, persuade, review_text
 from graphs.persuasion_state import (
     PersuasionSettings,
     default_persuasion_context,
     persuasion_context,
-    persuasion_example,
     persuasion_from_settings,
 )
 from safebench.cli import app
