@@ -49,8 +49,9 @@ def open_store(url: str, run: str) -> PostgresRunStore:
     try:
         from safebench.store_pg import PostgresRunStore
     except ImportError as exc:  # psycopg and the Postgres checkpointer are an extra
+        missing = exc.name or "psycopg"
         raise ConfigError(
-            f"--store needs the postgres extra: pip install 'safebench[postgres]' ({exc.name} is missing)"
+            f"--store needs the postgres extra: pip install 'safebench[postgres]' ({missing} is missing)"
         ) from None
     return PostgresRunStore(url, run)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -90,6 +90,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _psycopg() -> Any:
+    """psycopg, imported only for a run store: it comes with the `postgres` extra, and a plain install
+    (everything in RUN_DIR) must not need it."""
+    try:
+        import psycopg
+        import psycopg.conninfo
+    except ImportError:
+        raise StoreError(
+            "a PostgreSQL run store needs the postgres extra: pip install 'safebench[postgres]'"
+        ) from None
+    return psycopg
+
+
 def validate_store_url(url: str) -> dict[str, Any]:
     """The connection parameters of a PostgreSQL store URL, or StoreURLError saying what is wrong."""
     shown = redact(url)
@@ -100,8 +113,9 @@ def validate_store_url(url: str) -> dict[str, Any]:
         raise StoreURLError(
             f"the run store is {what}: use postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (or postgres://)"
         )
+    psycopg = _psycopg()
     try:
-        params = conninfo_to_dict(url)
+        params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
         raise StoreURLError(f"run store {shown}: {_one_line(scrub(str(exc), url))}") from None
     for port in str(params.get("port", "")).split(",") if params.get("port") else []:
@@ -126,6 +140,7 @@ def store_url(given: str | None = None) -> str | None:
 def connect(url: str, *, timeout: float = CONNECT_TIMEOUT, **kwargs: Any) -> psycopg.Connection[Any]:
     """A psycopg 3 connection to the store, or StoreURLError / StoreUnavailable as one safe line."""
     validate_store_url(url)
+    psycopg = _psycopg()
     try:
         return psycopg.connect(url, connect_timeout=max(1, round(timeout)), **_SESSION, **kwargs)
     except psycopg.Error as exc:
@@ -142,6 +157,7 @@ def unavailable(url: str, exc: BaseException) -> StoreUnavailable:
 
 def check_store(url: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
     """Connect once and run `SELECT 1`: the preflight of `evaluate --store`, `worker`, `status`."""
+    psycopg = _psycopg()
     with connect(url, timeout=timeout) as conn:
         try:
             conn.execute("SELECT 1")

@@ -195,3 +195,23 @@ def test_a_bad_or_unreachable_store_is_one_line_exit_2(tmp_path: Path, store: st
     assert expected in result.output and "hunter2pw" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_runs_without_the_postgres_extra(tmp_path: Path) -> None:
+    """A plain install has no psycopg: local runs work, --store says which extra it needs."""
+    script = f"""
+import sys
+sys.modules["psycopg"] = None  # as if not installed: `import psycopg` raises ImportError
+from typer.testing import CliRunner
+from safebench.cli import app
+local = CliRunner().invoke(app, ["evaluate", "--out", {str(tmp_path / "run")!r}, "--limit", "1", "--quiet"])
+shared = CliRunner().invoke(app, ["evaluate", "--store", "postgresql://u:pw1234@h/db", "--run", "x"])
+print(local.exit_code, shared.exit_code, shared.output.strip())
+"""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "LANGSMITH_TRACING": "false"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    local, shared, message = done.stdout.strip().split(" ", 2)
+    assert (local, shared) == ("0", "2") and "pip install 'safebench[postgres]'" in message
