@@ -95,6 +95,9 @@ def work_and_report(
         with display:
             lease = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
             outcome = asyncio.run(work(evaluation, store, url, targets=targets, **lease))
+    except asyncio.CancelledError:  # SIGTERM
+        err.print("stopped: this worker's leases are given back", highlight=False, markup=False)
+        raise typer.Exit(143) from None
     except KeyboardInterrupt:
         err.print(
             "interrupted: finished records are in the store; this worker's items go to others once its "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,12 @@ async def work(
     }  # type: ignore[union-attr]
     worker_id = new_worker_id()
     written = 0
+    # SIGTERM (systemd, SLURM, kill) cancels the work: the `finally` below gives the leases back at once,
+    # rather than leaving them to expire. (Not on event loops without signal support.)
+    main = asyncio.current_task()
+    if main is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     await asyncio.to_thread(store.heartbeat, worker_id, lease_seconds)  # appear in `status` at once
     evaluation.on_event({"event": "worker", "worker_id": worker_id, "targets": served})
 

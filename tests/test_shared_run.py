@@ -215,3 +215,28 @@ print(local.exit_code, shared.exit_code, shared.output.strip())
     assert done.returncode == 0, done.stderr
     local, shared, message = done.stdout.strip().split(" ", 2)
     assert (local, shared) == ("0", "2") and "pip install 'safebench[postgres]'" in message
+
+
+def test_sigterm_gives_a_workers_leases_back_at_once(tmp_path: Path, postgres_url: str) -> None:
+    data = dataset(tmp_path / "data", 40)
+    with OpenAIStub(responder, latency=0.3) as stub:
+        environ = env(stub, postgres_url)
+        submitted = safebench(
+            "evaluate", "--run", "term", "--submit", "--quiet", "--dataset", str(data), "--modality", "text",
+            "--target", "openai:stub-target", "--jury", "openai:stub-judge", environ=environ,
+        )  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        worker = spawn_worker("term", environ, "--concurrency", "4", "--lease-seconds", "600")
+        deadline = time.monotonic() + 60
+        while not stub.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 143, stderr
+    import psycopg
+
+    with psycopg.connect(postgres_url) as db:
+        leased = db.execute(
+            "SELECT count(*) FROM safebench_work WHERE run = 'term' AND NOT done AND lease_until > now()"
+        ).fetchone()
+    assert leased == (0,)  # given back, not left to expire in ten minutes
