@@ -14,6 +14,7 @@ import base64
 import hashlib
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -126,6 +127,12 @@ def page_title(runs: list[RunData]) -> str:
 
 def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
     """The complete HTML document of the runs."""
+    return "".join(page_stream(runs, media=media))
+
+
+def page_stream(runs: list[RunData], *, media: MediaTable | None = None) -> Iterator[str]:
+    """The HTML document of the runs in pieces, to be written as they come: for a large run the page
+    is tens of megabytes, and holding it whole (and its encoding) would double the report's peak."""
     media = media or MediaTable()
     comparison = compare_conditions(runs)
     targets = page_targets(runs, comparison.labels if comparison else None)
@@ -133,6 +140,9 @@ def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
     metrics_by_key = {t.key: t.metrics for t in targets if t.metrics}
     figures, figures_note = svg_figures(metrics_by_key, taxonomy) if metrics_by_key else ([], None)
     data = page_data(runs, targets, media)
+    records = len(data["records"])
+    document = Markup(page_json(data))
+    del data  # the records' JSON pieces: the document holds them now
     style = asset_text("report.css") + palette_css()
     script = "\n".join(asset_text(name) for name in SCRIPTS)
     # The inlined assets are ours, not data; a closing tag inside them would still break the page.
@@ -146,12 +156,12 @@ def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
         lstrip_blocks=True,
     )
     template = env.get_template(TEMPLATE)
-    return template.render(
+    return template.generate(
         title=page_title(runs),
         csp=content_security_policy(style, script),
         style=Markup(style),
         script=Markup(script),
-        data=Markup(page_json(data)),
+        data=document,
         version=safebench.__version__,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=[run_overview(run, [t for t in targets if t.run == i]) for i, run in enumerate(runs)],
@@ -167,7 +177,7 @@ def render_page(runs: list[RunData], *, media: MediaTable | None = None) -> str:
         jury=jury_rows(targets),
         figures=figures,
         figures_note=figures_note,
-        records=len(data["records"]),
+        records=records,
         page_size=PAGE_SIZE,
         media_notes=_media_notes(media),
     )
@@ -189,12 +199,13 @@ def build_report(run_dirs: list[Path], out: Path, *, figures_dir: Path | None = 
     also write the figures as PNG and PDF there (needs matplotlib: `safebench[figures]`); the page is
     written first, so it exists even if that fails."""
     runs = load_runs([Path(p) for p in run_dirs])
-    page = render_page(runs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written next to its place and renamed, so a browser or the runner never sees half a page.
     partial = out.with_name(out.name + ".partial")
-    partial.write_text(page, encoding="utf-8")
+    with partial.open("w", encoding="utf-8") as fh:
+        for piece in page_stream(runs):
+            fh.write(piece)
     partial.replace(out)
     if figures_dir is not None:
         from safebench.html_report.figures import write_figures
