@@ -138,7 +138,7 @@ def metrics() -> dict:
 def test_the_metrics_view_of_records_gives_the_same_metrics(metrics: dict) -> None:
     """A run's metrics are computed from slimmed records (memory): the numbers must not change."""
     slim = [metrics_view(r) for r in _results()]
-    assert all(not r.query and r.response is None and not r.verdict.reasoning for r in slim)
+    assert not any(hasattr(r, "query") or hasattr(r.verdict, "reasoning") for r in slim)
     assert compute_metrics(slim, default_taxonomy()) == metrics
 
 
