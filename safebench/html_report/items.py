@@ -154,4 +154,3 @@ def page_json(data: dict[str, Any]) -> str:
     """`page_data` as the page's JSON document: its records are already serialised (script_json)."""
     head = script_json({k: v for k, v in data.items() if k != "records"})
     return f'{head[:-1]},"records":[{",".join(data["records"])}]}}'
-
