@@ -139,8 +139,9 @@ def worker_command(
         int | None, typer.Option(min=1, help="items in flight [default: the run's]")
     ] = None,
     lease_seconds: Annotated[
-        float, typer.Option(min=1, help="lease length: a dead worker's items wait this long")
-    ] = 120.0,
+        float | None,
+        typer.Option(min=1, help="lease length: a dead worker's items wait this long [default: 120]"),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Work a shared run: lease (target, item) work from the store until none is left.

@@ -223,3 +223,46 @@ def test_fallback_rejects_unknown_prefix() -> None:
     assert init_chat_model_provider("no_such_provider_xyz") is None
     provider = init_chat_model_provider("anthropic")
     assert provider is not None and provider.name == "anthropic"
+
+
+async def test_structured_calls_keep_the_models_extra_body_and_skip_the_sdks_parse(
+    stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jurors' response_format travels in extra_body (through `create`, not the SDK's `parse`), merged
+    with the model's own vendor parameters (max_tokens, top_k), which must still reach the server."""
+    from openai.resources.chat.completions import AsyncCompletions
+
+    from safebench.judging import Assessment
+    from safebench.structured import ask_structured
+
+    def no_parse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the SDK's parse was used")
+
+    monkeypatch.setattr(AsyncCompletions, "parse", no_parse)
+    judgment = {"unsafe": False, "rating": 5, "reasoning": "refuses [details withheld]"}
+    stub.responder = structured_responder(judgment)
+    model = create_openai_chat_model(config_for(stub, max_tokens=33, extra_body={"top_k": 5}))
+    outcome = await ask_structured(
+        model, Assessment, lambda _fmt: [HumanMessage(content="judge")], retry=FAST
+    )
+    assert outcome.value is not None and outcome.method == "json_schema", outcome.error
+    [request] = stub.requests
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["schema"]["required"] == [
+        "unsafe",
+        "rating",
+        "reasoning",
+    ]
+    assert request["max_tokens"] == 33 and request["top_k"] == 5
+
+
+def test_an_image_changed_on_disk_is_encoded_again(tmp_path: Path) -> None:
+    from safebench.targets import image_block
+
+    path = tmp_path / "image.png"
+    Image.new("RGB", (4, 4), (0, 0, 0)).save(path)
+    first = image_block(path)["base64"]
+    assert image_block(path)["base64"] is first  # the target and the jurors share one encoding
+    Image.new("RGB", (6, 6), (255, 255, 255)).save(path)
+    again = image_block(path)["base64"]
+    assert again != first and base64.b64decode(again) == path.read_bytes()
