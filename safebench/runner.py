@@ -172,7 +172,7 @@ class Evaluation:
 
         async with sqlite_checkpointer(self.config.out) as saver:
             graph = build_evaluation_graph().compile(checkpointer=saver, name="evaluation")
-            started = await started_threads(saver)
+            started = started_threads(saver)
 
             async def worker() -> None:
                 while True:
