@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from safebench import event_loop
 from safebench.agents import AgentCardError
 from safebench.cli_common import console as make_console
 from safebench.cli_common import (
@@ -243,7 +243,7 @@ def evaluate(
     evaluation.on_event = display
     try:
         with display:
-            outcome = asyncio.run(evaluation.run())
+            outcome = event_loop.run(evaluation.run())
     except RunConflict as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -3,13 +3,13 @@ metrics, e.g. with a calibration's corrected ASR, without any model call)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from safebench import event_loop
 from safebench.cli_common import console as make_console
 from safebench.cli_common import err, fail, jury_option, load_models, one_line
 from safebench.config import ConfigError, JuryConfig, RetrySettings
@@ -96,11 +96,11 @@ def calibrate_command(
         )
     try:
         if evaluation is None:  # stored judges only: nothing to wait for
-            report = asyncio.run(calibration.run(None))
+            report = event_loop.run(calibration.run(None))
         else:
             display = evaluation.on_event = RunDisplay(console)
             with display:
-                report = asyncio.run(calibration.run(evaluation))
+                report = event_loop.run(calibration.run(evaluation))
     except RunConflict as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

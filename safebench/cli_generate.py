@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from safebench import event_loop
 from safebench.cli_common import console as make_console
 from safebench.cli_common import err, fail
 from safebench.dataset import DatasetInvalid, format_problems
@@ -108,7 +108,7 @@ def taxonomy_command(
                 embedder=embedder,
                 synonym_threshold=synonym_threshold,
             )
-            outcome = asyncio.run(debate)
+            outcome = event_loop.run(debate)
     except DebateError as exc:
         _write_json(transcript, exc.transcript)
         raise fail(f"{exc} (transcript: {transcript})") from None
@@ -191,7 +191,7 @@ def generate_command(
     display = StageProgress(console)
     generation.on_event = display
     with display.progress:
-        outcome = asyncio.run(generation.run())
+        outcome = event_loop.run(generation.run())
     console.print(
         f"{len(outcome.items)} items · {outcome.calls} model calls ({outcome.cache_hits} from cache) · "
         f"{escape(str(out))}",

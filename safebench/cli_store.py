@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from safebench import event_loop
 from safebench.cli_common import console as make_console
 from safebench.cli_common import err, exit_on_errors, fail, print_outcome
 from safebench.config import ConfigError
@@ -94,7 +95,7 @@ def work_and_report(
     try:
         with display:
             lease = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
-            outcome = asyncio.run(work(evaluation, store, url, targets=targets, **lease))
+            outcome = event_loop.run(work(evaluation, store, url, targets=targets, **lease))
     except asyncio.CancelledError:  # SIGTERM
         err.print("stopped: this worker's leases are given back", highlight=False, markup=False)
         raise typer.Exit(143) from None

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +23,7 @@ from safebench.checkpoint_sqlite import discard_checkpoints, sqlite_checkpointer
 from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import DatasetUnsuitable, check_modality
+from safebench.event_loop import run_sync
 from safebench.image_conditions import check as check_condition
 from safebench.image_conditions import prepare_images, run_seed
 from safebench.models import ModelConfig
@@ -324,38 +324,3 @@ def evaluate(
         config, resume=resume, retry_errors=retry_errors, on_event=on_event, callbacks=callbacks
     )
     return run_sync(coroutine)
-
-
-def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run `coroutine` to the end, also from code that already runs an event loop (a Jupyter cell),
-    where asyncio.run refuses: then on a fresh loop in a worker thread, waited for here. An interrupt
-    while waiting (the kernel's "Interrupt") cancels the run at once instead of waiting for its end."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(coroutine)
-
-    finished = threading.Event()
-
-    def drive() -> None:
-        try:
-            loop.run_until_complete(task)
-        except BaseException:  # the outcome is read from `task` by the waiting thread
-            pass
-        finally:
-            loop.close()
-            finished.set()
-
-    threading.Thread(target=drive, name="safebench-run", daemon=True).start()
-    try:
-        # An Event, not Thread.join: a join interrupted by KeyboardInterrupt leaves the thread marked as
-        # stopped while it still runs (CPython), so a second join would not wait for the cancellation.
-        while not finished.wait(0.1):
-            pass
-    except BaseException:
-        loop.call_soon_threadsafe(task.cancel)
-        finished.wait()
-        raise
-    return task.result()

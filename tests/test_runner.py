@@ -226,7 +226,7 @@ def test_unknown_card_and_modality_are_one_line(tmp_path: Path) -> None:
 
 INTERRUPTED_CELL = """
 import asyncio, signal, threading, time
-from safebench.runner import run_sync
+from safebench.event_loop import run_sync
 log = []
 async def long_run():
     log.append("started")

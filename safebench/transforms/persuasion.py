@@ -51,7 +51,7 @@ def persuasion_items(
     # (and `safebench --help`) never need.
     from graphs.persuasion import persuade_all
     from graphs.persuasion_state import DEFAULT_MAX_ROUNDS, persuasion_context
-    from safebench.runner import run_sync
+    from safebench.event_loop import run_sync
 
     get_technique(technique)
     ctx = persuasion_context(
