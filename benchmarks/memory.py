@@ -31,10 +31,9 @@ def _peak_mb() -> float:
 
 def child(dataset: str, out: str, base_url: str, concurrency: int) -> dict[str, Any]:
     """One run in this (fresh) process: imports first, then the baseline, then the run and its peaks."""
-    import asyncio
-
     import langchain_openai  # noqa: F401  (the run imports it anyway; count it in the baseline)
 
+    from safebench import event_loop
     from safebench.runner import evaluate_async
 
     baseline = rss_mb()
@@ -49,7 +48,7 @@ def child(dataset: str, out: str, base_url: str, concurrency: int) -> dict[str, 
 
     config = run_config(Path(dataset), base_url, Path(out), concurrency, summarize=False)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    outcome = asyncio.run(evaluate_async(config, on_event=on_event))
+    outcome = event_loop.run(evaluate_async(config, on_event=on_event))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return {
         "records": outcome.records,

@@ -17,7 +17,6 @@ Making the 10,000-record run takes a few minutes; --runs-dir keeps the runs ther
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import os
@@ -31,6 +30,7 @@ from typing import Any
 
 from _common import build_dataset
 
+from safebench import event_loop
 from safebench.config import RunConfig
 from safebench.runner import RESULTS_FILE, evaluate_async
 
@@ -47,7 +47,7 @@ def make_run(root: Path, records: int, concurrency: int) -> tuple[Path, float]:
     t0 = time.perf_counter()
     dataset = build_dataset(root / f"dataset-{records}", records // len(TARGETS))
     config = RunConfig(dataset=str(dataset), targets=TARGETS, out=run_dir, concurrency=concurrency)
-    asyncio.run(evaluate_async(config))
+    event_loop.run(evaluate_async(config))
     return run_dir, time.perf_counter() - t0
 
 

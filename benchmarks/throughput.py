@@ -18,7 +18,6 @@ with latency), or when records or calls per item are off.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from typing import Any
 from _common import ServerMode, build_dataset, calls_per_item, critical_path, run_config, serve
 from floor import measure_floor
 
+from safebench import event_loop
 from safebench.runner import evaluate_async
 
 
@@ -85,7 +85,7 @@ def measure(
         with serve(latency, server_mode) as server:
             config = run_config(dataset, server.base_url, root / "run", concurrency, summarize)
             # The floors make the same calls as an unanimous item without the summary.
-            got = asyncio.run(
+            got = event_loop.run(
                 _side_by_side(config, server, dataset, items, concurrency, floors and not summarize)
             )
     outcome, marks, floor, before, after = (got[k] for k in ("outcome", "marks", "floor", "before", "after"))
