@@ -26,6 +26,25 @@ sys.path.insert(0, str(REPO / "tests"))
 from postgres import PostgresServer, find_bin_dir
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of process `pid`, its reaped children and its live children (PostgreSQL's backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(path: Path) -> list[str]:
+        return path.read_text().rpartition(")")[2].split()
+
+    own = fields(Path(f"/proc/{pid}/stat"))
+    total = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            f = fields(stat)
+        except OSError:  # gone meanwhile
+            continue
+        if int(f[1]) == pid:
+            total += int(f[11]) + int(f[12])
+    return total / tick
+
+
 def measure(items: int, workers: int, concurrency: int, latency: float) -> dict[str, Any]:
     import psycopg
 
@@ -58,6 +77,7 @@ def measure(items: int, workers: int, concurrency: int, latency: float) -> dict[
             "--concurrency",
             per_worker,
         ]
+        pg_cpu0 = _tree_cpu(pg.pid)
         started = time.perf_counter()
         procs = [
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -84,8 +104,11 @@ def measure(items: int, workers: int, concurrency: int, latency: float) -> dict[
                     )
                 time.sleep(0.05)
         last = time.perf_counter()
+        pg_cpu = _tree_cpu(pg.pid) - pg_cpu0
+        worker_cpu = 0.0
         for p in procs:
-            p.wait(timeout=60)
+            _, _, usage = os.wait4(p.pid, 0)  # the exit status is Popen's no longer; only CPU is wanted
+            worker_cpu += usage.ru_utime + usage.ru_stime
     assert first is not None
     sequential = items * calls_per_item(False) * latency
     return {
@@ -96,6 +119,10 @@ def measure(items: int, workers: int, concurrency: int, latency: float) -> dict[
         "start_up_s": round(first - started, 2),
         "first_lease_to_last_record_s": round(last - first, 2),
         "speedup_vs_sequential": round(sequential / (last - first), 1),
+        # Whole lives of the workers (start-up included) and PostgreSQL's CPU from the first worker's
+        # start to the last record: where the two cores went.
+        "workers_cpu_s": round(worker_cpu, 2),
+        "postgres_cpu_s": round(pg_cpu, 2),
         "load_avg_1m_after": round(os.getloadavg()[0], 2),
     }
 

@@ -143,7 +143,10 @@ async def work(
             if lease.retry:  # a requeued error starts over, not from its finished checkpoint
                 await saver.adelete_thread(thread)
             item = items[lease.item_id]
-            result = await evaluation.one(graph, contexts[lease.target], dataset, item, thread, True)
+            # Only an item leased before (its worker died or gave it back) can have a checkpoint: the
+            # others skip the saver's state query.
+            started = lease.attempts > 1 and not lease.retry
+            result = await evaluation.one(graph, contexts[lease.target], dataset, item, thread, started)
             # The record completes the item; only then does its checkpoint go (a kill in between loses
             # nothing: a recorded item is never leased again).
             await asyncio.to_thread(store.put, result, lease.position, worker_id=worker_id)

@@ -42,7 +42,7 @@ WHERE w.run = %(run)s AND w.target = picked.target AND w.item_id = picked.item_i
 RETURNING w.target, w.item_id, w.position, EXISTS (
     SELECT 1 FROM safebench_records AS r
     WHERE r.run = w.run AND r.target = w.target AND r.item_id = w.item_id AND r.status = 'error'
-)
+), w.attempts
 """
 
 _ALIVE = """
@@ -71,12 +71,15 @@ FROM safebench_workers AS k WHERE k.run = %s AND k.alive_until >= now() ORDER BY
 
 class Lease(NamedTuple):
     """One leased (target, item); `retry` is true when it re-runs an `error` record (after
-    `requeue_errors`): such an item starts over, so its old checkpoint should be deleted first."""
+    `requeue_errors`): such an item starts over, so its old checkpoint should be deleted first.
+    `attempts` counts this item's leases, this one included: at 1 no worker has touched it before, so
+    it cannot have a checkpoint to resume from."""
 
     target: str
     item_id: str
     position: int
     retry: bool = False
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ class WorkQueue:
         def step(cur: psycopg.Cursor[Any]) -> list[Lease]:
             cur.execute(_ALIVE, params)
             cur.execute(_LEASE, params)
-            leases = [Lease(t, i, p, bool(retry)) for t, i, p, retry in cur.fetchall()]
+            leases = [Lease(t, i, p, bool(retry), n) for t, i, p, retry, n in cur.fetchall()]
             return sorted(leases, key=lambda lease: (lease.position, lease.target))
 
         return self._call(step)

@@ -156,6 +156,12 @@ class PostgresServer:
         secret = self.password if password is None else password
         return f"postgresql://{user}:{quote(secret, safe='')}@127.0.0.1:{port or self.port}/{DATABASE}"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (the benchmarks read its CPU time)."""
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
+
     def log_tail(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
