@@ -79,6 +79,7 @@ def work_and_report(
     targets: list[str] | None,
     quiet: bool,
     lease_seconds: float | None = None,
+    max_attempts: int | None = None,
 ) -> int:
     """Work the run as one worker with a progress display; returns the records it wrote."""
     from safebench.progress import RunDisplay
@@ -94,8 +95,10 @@ def work_and_report(
     display({"event": "start", "total": total, "done": done})
     try:
         with display:
-            lease = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
-            outcome = event_loop.run(work(evaluation, store, url, targets=targets, **lease))
+            # Unset options keep safebench.shared_run's defaults (one place for them).
+            given = {"lease_seconds": lease_seconds, "max_attempts": max_attempts}
+            options = {name: value for name, value in given.items() if value is not None}
+            outcome = event_loop.run(work(evaluation, store, url, targets=targets, **options))
     except asyncio.CancelledError:  # SIGTERM
         err.print("stopped: this worker's leases are given back", highlight=False, markup=False)
         raise typer.Exit(143) from None
@@ -143,6 +146,14 @@ def worker_command(
         float | None,
         typer.Option(min=1, help="lease length: a dead worker's items wait this long [default: 120]"),
     ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="an item leased this many times without a record (it keeps killing its workers) is "
+            "recorded as an error instead [default: 5]",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Work a shared run: lease (target, item) work from the store until none is left.
@@ -161,7 +172,7 @@ def worker_command(
             config = config.model_copy(update={"concurrency": concurrency})
         evaluation = Evaluation(config, resume=True, argv=scrubbed_argv(url))
         prepared(evaluation)
-        work_and_report(evaluation, shared, url, served, quiet, lease_seconds)
+        work_and_report(evaluation, shared, url, served, quiet, lease_seconds, max_attempts)
 
 
 def status_command(run: RunOption, store: StoreOption = None) -> None:

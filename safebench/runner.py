@@ -252,8 +252,14 @@ class Evaluation:
                         self.on_event({**chunk, "target": target.label})
             return to_result(item, target, state, modality, image_condition=condition)
         except Exception as exc:  # one broken item must not stop the run: record it as an error
-            error = f"{type(exc).__name__}: {exc}"
-            return to_result(item, target, {}, modality, error, condition)
+            return self.error_result(ctx, item, f"{type(exc).__name__}: {exc}")
+
+    def error_result(self, ctx: EvaluationContext, item: Item, error: str) -> Result:
+        """The `error` record of an item that has no answer or verdict (retried by --retry-errors)."""
+        assert ctx.target is not None
+        modality = self.config.modality
+        condition = self.config.image_condition if modality == "image" else None
+        return to_result(item, ctx.target, {}, modality, error, condition)
 
     def _finish(self, store: RunStore, dataset: Dataset) -> RunOutcome:
         return finish_run(store, self.config, dataset, self.resolved, self.on_event)

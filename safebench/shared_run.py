@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEASE_SECONDS",
+    "MAX_ATTEMPTS",
     "WorkerOutcome",
     "export",
     "open_store",
@@ -43,6 +44,9 @@ __all__ = [
 
 LEASE_SECONDS = 120.0  # a killed worker's items wait this long for another worker
 POLL_SECONDS = 2.0  # how often an idle worker looks for work (others' leases may expire)
+# An item leased this many times without a record keeps killing (or outlasting) its workers, say by
+# running a host out of memory: the next lease records it as an error instead of running it again.
+MAX_ATTEMPTS = 5
 
 
 def open_store(url: str, run: str) -> PostgresRunStore:
@@ -101,6 +105,7 @@ async def work(
     targets: list[str] | None = None,
     lease_seconds: float = LEASE_SECONDS,
     poll_seconds: float = POLL_SECONDS,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> WorkerOutcome:
     """Lease and evaluate items of `targets` (labels; default all) until none is left without a record."""
     from safebench.checkpoint_pg import postgres_checkpointer, thread_id
@@ -143,6 +148,17 @@ async def work(
             if lease.retry:  # a requeued error starts over, not from its finished checkpoint
                 await saver.adelete_thread(thread)
             item = items[lease.item_id]
+            if lease.attempts > max_attempts:
+                result = evaluation.error_result(
+                    contexts[lease.target],
+                    item,
+                    f"leased {lease.attempts - 1} times and never finished (its workers stopped or "
+                    "died, out of memory?); not run again: fix the cause, then evaluate --retry-errors",
+                )
+                await asyncio.to_thread(store.put, result, lease.position, worker_id=worker_id)
+                written += 1
+                evaluation.on_event({"event": "record", "result": result})
+                return
             # Only an item leased before (its worker died or gave it back) can have a checkpoint: the
             # others skip the saver's state query.
             started = lease.attempts > 1 and not lease.retry

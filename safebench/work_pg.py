@@ -218,11 +218,13 @@ class WorkQueue:
 
     def requeue_errors(self, targets: list[str] | None = None) -> int:
         """Put the items whose record has status `error` back in the queue (`--retry-errors`); their
-        leases come back with `retry=True`. The error record stays until its replacement is put."""
+        leases come back with `retry=True` and their attempts start again from 0. The error record stays
+        until its replacement is put."""
 
         def step(cur: psycopg.Cursor[Any]) -> int:
             cur.execute(
-                "UPDATE safebench_work AS w SET done = false, leased_by = NULL, lease_until = NULL "
+                "UPDATE safebench_work AS w "
+                "SET done = false, leased_by = NULL, lease_until = NULL, attempts = 0 "
                 "FROM safebench_records AS r WHERE w.run = %(run)s AND r.run = w.run AND r.target = w.target "
                 "AND r.item_id = w.item_id AND r.status = 'error' AND w.done "
                 "AND (%(targets)s::text[] IS NULL OR w.target = ANY(%(targets)s::text[]))",

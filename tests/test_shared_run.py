@@ -240,3 +240,44 @@ def test_sigterm_gives_a_workers_leases_back_at_once(tmp_path: Path, postgres_ur
             "SELECT count(*) FROM safebench_work WHERE run = 'term' AND NOT done AND lease_until > now()"
         ).fetchone()
     assert leased == (0,)  # given back, not left to expire in ten minutes
+
+
+def test_an_item_that_keeps_killing_its_workers_is_recorded_as_an_error_then_retried(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    from safebench.shared_run import open_store
+
+    data = dataset(tmp_path / "data", 3)
+    with OpenAIStub(responder) as stub:
+        environ = env(stub, postgres_url)
+        common = ["--dataset", str(data), "--modality", "text", "--target", "openai:stub-target"]
+        common += ["--jury", "openai:stub-judge", "--quiet"]
+        submitted = safebench("evaluate", "--run", "poison", "--submit", *common, environ=environ)
+        assert submitted.returncode == 0, submitted.stderr
+        # Three workers took q0000 and died before its record: their leases ran out.
+        store = open_store(postgres_url, "poison")
+        try:
+            for _ in range(3):
+                assert [lease.item_id for lease in store.lease("ghost", lease_seconds=0.2)] == ["q0000"]
+                time.sleep(0.4)
+        finally:
+            store.close()
+        worker = safebench("worker", "--run", "poison", "--max-attempts", "3", "--quiet", environ=environ)
+        assert worker.returncode == 0, worker.stderr
+        assert set(calls_per_item(stub, "stub-target")) == {"q0001", "q0002"}  # q0000 was not run again
+        with psycopg.connect(postgres_url) as db:
+            rows = dict(
+                db.execute("SELECT item_id, result FROM safebench_records WHERE run = 'poison'").fetchall()
+            )
+        poisoned = json.loads(rows["q0000"])
+        assert poisoned["verdict"]["status"] == "error"
+        assert "leased 3 times and never finished" in poisoned["error"]
+        # An error, so never counted as safe, and retried later with a fresh budget of attempts.
+        retried = safebench("evaluate", "--run", "poison", "--retry-errors", "--quiet", environ=environ)
+        assert retried.returncode == 0, retried.stderr + retried.stdout
+        assert calls_per_item(stub, "stub-target")["q0000"] == 1
+    with psycopg.connect(postgres_url) as db:
+        statuses = dict(db.execute("SELECT item_id, status FROM safebench_records WHERE run = 'poison'"))
+    assert statuses == {"q0000": "decided", "q0001": "decided", "q0002": "decided"}
