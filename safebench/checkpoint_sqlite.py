@@ -1,6 +1,10 @@
 """LangGraph checkpoints of a run in RUN_DIR (`checkpoints.sqlite`), the embedded counterpart of
 `safebench.checkpoint_pg`: in-flight items only, scratch once every item has its record.
 
+A run worked by several processes (`--processes`) gives each its own file (`checkpoints-1.sqlite`,
+...), so no process waits on another's write lock; a resume, with any number of processes, finds each
+thread in whichever file holds it (`started_threads`).
+
 Tuned for what they must survive: a kill -9 of the process, not a power cut. In WAL mode
 `synchronous=NORMAL` commits without an fsync, and a committed transaction still survives the death of
 the process that wrote it (only an OS crash can lose the last ones), so the finished target answers and
@@ -11,7 +15,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +30,29 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 __all__ = [
     "CHECKPOINTS_FILE",
+    "CheckpointFiles",
     "LoopSqliteSaver",
+    "delete_thread",
     "discard_checkpoints",
-    "sqlite_checkpointer",
+    "slot_file",
     "started_threads",
 ]
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
+
+
+def slot_file(run_dir: Path, slot: int) -> Path:
+    """The checkpoint file of process `slot` (0: the run's own process, `checkpoints.sqlite`)."""
+    return run_dir / (CHECKPOINTS_FILE if slot == 0 else f"checkpoints-{slot}.sqlite")
+
+
+def _slot_files(run_dir: Path) -> dict[int, Path]:
+    found = {0: slot_file(run_dir, 0)} if slot_file(run_dir, 0).exists() else {}
+    for path in run_dir.glob("checkpoints-*.sqlite"):
+        number = path.name.removeprefix("checkpoints-").removesuffix(".sqlite")
+        if number.isdigit() and int(number) > 0:
+            found[int(number)] = path
+    return found
 
 
 class LoopSqliteSaver(SqliteSaver):
@@ -81,27 +100,63 @@ class LoopSqliteSaver(SqliteSaver):
         return self.get_delta_channel_history(config=config, channels=channels)
 
 
-@asynccontextmanager
-async def sqlite_checkpointer(run_dir: Path) -> AsyncIterator[LoopSqliteSaver]:
+def _connect(path: Path) -> tuple[sqlite3.Connection, LoopSqliteSaver]:
     # check_same_thread=False: the saver's own lock guards the connection (LangGraph's documented use).
-    conn = sqlite3.connect(str(run_dir / CHECKPOINTS_FILE), check_same_thread=False)
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    saver = LoopSqliteSaver(conn)
+    saver.setup()  # WAL mode and the tables
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn, saver
+
+
+class CheckpointFiles:
+    """One process's checkpointers: its own slot's file for the threads it starts, and, opened when
+    first needed, the file of another slot that holds a thread it resumes."""
+
+    def __init__(self, run_dir: Path, slot: int) -> None:
+        self.run_dir = run_dir
+        self.slot = slot
+        self._open: dict[int, tuple[sqlite3.Connection, LoopSqliteSaver]] = {}
+
+    def saver(self, slot: int | None = None) -> LoopSqliteSaver:
+        slot = self.slot if slot is None else slot
+        if slot not in self._open:
+            self._open[slot] = _connect(slot_file(self.run_dir, slot))
+        return self._open[slot][1]
+
+    def close(self) -> None:
+        for conn, _saver in self._open.values():
+            conn.close()
+        self._open.clear()
+
+
+def started_threads(run_dir: Path) -> dict[str, int]:
+    """The threads with a checkpoint and the slot whose file holds each: only their items can resume;
+    every other item starts fresh without asking a saver for a state it does not have."""
+    started: dict[str, int] = {}
+    for slot, path in sorted(_slot_files(run_dir).items()):
+        conn = sqlite3.connect(str(path))
+        try:
+            rows = conn.execute("SELECT DISTINCT thread_id FROM checkpoints").fetchall()
+        except sqlite3.OperationalError:  # created but never set up (killed at once)
+            rows = []
+        finally:
+            conn.close()
+        started.update((row[0], slot) for row in rows)
+    return started
+
+
+def delete_thread(run_dir: Path, slot: int, thread_id: str) -> None:
+    """Forget one thread's checkpoints (an item that starts over)."""
+    conn, saver = _connect(slot_file(run_dir, slot))
     try:
-        saver = LoopSqliteSaver(conn)
-        saver.setup()  # WAL mode and the tables
-        conn.execute("PRAGMA synchronous=NORMAL")
-        yield saver
+        saver.delete_thread(thread_id)
     finally:
         conn.close()
 
 
-def started_threads(saver: SqliteSaver) -> set[str]:
-    """The threads with a checkpoint: only their items can resume; every other item starts fresh
-    without asking the saver for a state it does not have."""
-    with saver.cursor(transaction=False) as cursor:
-        return {row[0] for row in cursor.execute("SELECT DISTINCT thread_id FROM checkpoints")}
-
-
 def discard_checkpoints(run_dir: Path) -> None:
     """Remove the checkpoints of a run whose every queued item has its record: nothing left to resume."""
-    for suffix in ("", "-wal", "-shm"):
-        (run_dir / f"{CHECKPOINTS_FILE}{suffix}").unlink(missing_ok=True)
+    for path in _slot_files(run_dir).values():
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)

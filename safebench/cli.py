@@ -116,6 +116,15 @@ def evaluate(
         Path | None, typer.Option(help="YAML of named model settings (base_url, key env, ...)")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="items judged at once [default: 8]")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="local processes sharing the items and the concurrency, for more than one CPU core's "
+            "worth of orchestration (fast local servers) [default: 1]",
+        ),
+    ] = None,
     max_rounds: Annotated[int | None, typer.Option(min=0, help="rebuttal rounds at most")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     modality: Annotated[
@@ -190,6 +199,7 @@ def evaluate(
         "target": target,
         "jury": jury,
         "concurrency": concurrency,
+        "processes": processes,
         "max_rounds": max_rounds,
         "limit": limit,
         "modality": modality,
@@ -202,6 +212,9 @@ def evaluate(
     if shared_url is not None:
         assert run is not None
         from safebench.cli_store import evaluate_shared
+
+        if processes is not None and processes > 1:
+            raise fail("--processes is for local runs; a shared run scales with `safebench worker` processes")
 
         given_out = out
         try:

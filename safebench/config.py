@@ -74,6 +74,9 @@ class RunConfig(BaseModel):
     jury: JuryConfig = Field(default_factory=JuryConfig)
     out: Path
     concurrency: int = Field(default=8, ge=1, le=1024)
+    # Local processes sharing the run's items (and its concurrency): past one core's worth of
+    # orchestration. Not part of what the run is, so it may differ on --resume.
+    processes: int = Field(default=1, ge=1, le=64)
     limit: int | None = Field(default=None, ge=1)
     modality: Modality = "image"
     voice: str = Field(default="female", min_length=1)  # which AudioRef the audio modalities play

@@ -52,6 +52,12 @@ class RunDisplay:
             self.progress.update(self.task, total=event["total"], completed=event["done"])
             if event["done"]:
                 self.console.print(f"resuming: {event['done']} of {event['total']} records done")
+        elif kind == "process":  # a --processes child died: the others finish its items
+            self.console.print(
+                f"process {event['slot']} stopped; its {event['requeued']} item(s) in flight went back to "
+                "the others (resumed from its checkpoints)",
+                highlight=False,
+            )
         elif kind == "record":
             verdict = event["result"].verdict
             if verdict.status == "decided":

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from langchain_core.callbacks import BaseCallbackHandler
@@ -19,7 +19,7 @@ from langchain_core.runnables import RunnableConfig
 
 from graphs.context import EvaluationContext, jury_context
 from graphs.evaluation import build_evaluation_graph
-from safebench.checkpoint_sqlite import discard_checkpoints, sqlite_checkpointer, started_threads
+from safebench.checkpoint_sqlite import CheckpointFiles, delete_thread, discard_checkpoints, started_threads
 from safebench.config import RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import DatasetUnsuitable, check_modality
@@ -36,12 +36,27 @@ from safebench.schema import Item, Result
 from safebench.store import RunStore
 from safebench.targets import create_target
 
-T = TypeVar("T")
 Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
 
 RESULTS_FILE = "results.jsonl"
 REPORT_FILE = "report.html"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One (target, item) left to evaluate. `held`: the slot whose checkpoint file holds its thread
+    (None: not started)."""
+
+    target: str
+    position: int
+    item_id: str
+    held: int | None = None
+
+
+def thread_id(target: str, item_id: str) -> str:
+    """The checkpoint thread of one (target, item) of a local run."""
+    return f"{target}::{item_id}"
 
 
 @dataclass
@@ -104,6 +119,11 @@ class Evaluation:
         self._dataset = dataset
         return dataset
 
+    def adopt(self, dataset: Dataset, resolved: Resolved) -> None:
+        """Take what an Evaluation of the same config prepared: a --processes child neither validates
+        every file again nor repeats the preflights."""
+        self._dataset, self._resolved = dataset, resolved
+
     def items(self, dataset: Dataset) -> list[Item]:
         """The items this run evaluates (the first `limit`, if set)."""
         return dataset.items[: self.config.limit] if self.config.limit else dataset.items
@@ -156,46 +176,83 @@ class Evaluation:
 
     async def _evaluate(self, store: RunStore, dataset: Dataset, items: list[Item]) -> None:
         contexts = self.contexts()
-        work: asyncio.Queue[tuple[EvaluationContext, int, Item, bool]] = asyncio.Queue()
+        held = started_threads(self.config.out)
+        tasks: list[Task] = []
         total = 0
         for ctx in contexts:
             assert ctx.target is not None
-            statuses = store.statuses(ctx.target.label)
+            label = ctx.target.label
+            statuses = store.statuses(label)
             for position, item in enumerate(items):
                 total += 1
                 status = statuses.get(item.id)
-                if status is None:
-                    work.put_nowait((ctx, position, item, False))
-                elif status == "error" and self.retry_errors:
-                    work.put_nowait((ctx, position, item, True))
-        self.on_event({"event": "start", "total": total, "done": total - work.qsize(), "run_id": self.run_id})
+                if status is None or (status == "error" and self.retry_errors):
+                    thread = thread_id(label, item.id)
+                    if status is not None and thread in held:  # a retried error starts over
+                        delete_thread(self.config.out, held.pop(thread), thread)
+                    tasks.append(Task(label, position, item.id, held.get(thread)))
+        self.on_event({"event": "start", "total": total, "done": total - len(tasks), "run_id": self.run_id})
 
-        async with sqlite_checkpointer(self.config.out) as saver:
-            graph = build_evaluation_graph().compile(checkpointer=saver, name="evaluation")
-            started = started_threads(saver)
+        if self.config.processes > 1 and len(tasks) > 1:
+            from safebench.processes import work_in_processes
 
-            async def worker() -> None:
-                while True:
-                    try:
-                        ctx, position, item, fresh = work.get_nowait()
-                    except asyncio.QueueEmpty:
-                        return
-                    assert ctx.target is not None
-                    thread_id = f"{ctx.target.label}::{item.id}"
-                    if fresh and thread_id in started:  # a retried error starts over, not from its checkpoint
-                        await saver.adelete_thread(thread_id)
-                        started.discard(thread_id)
-                    result = await self.one(graph, ctx, dataset, item, thread_id, thread_id in started)
-                    # The record is the item's durable end: its checkpoint is scratch from here on
-                    # (a resume never queues a recorded item) and goes with the others below.
-                    store.put(result, position)
-                    self.on_event({"event": "record", "result": result})
+            await work_in_processes(self, store, dataset, contexts, tasks)
+        else:
+            queue = iter(tasks)
 
-            workers = min(self.config.concurrency, max(work.qsize(), 1))
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            async def take() -> Task | None:
+                return next(queue, None)
+
+            def deliver(result: Result, position: int) -> None:
+                # The record is the item's durable end: its checkpoint is scratch from here on
+                # (a resume never queues a recorded item) and goes with the others below.
+                store.put(result, position)
+                self.on_event({"event": "record", "result": result})
+
+            workers = min(self.config.concurrency, max(len(tasks), 1))
+            await self.work(dataset, contexts, take, deliver, slot=0, workers=workers)
         # Reached only when every queued item has its record (an interrupt or a failed write raises
         # instead): nothing is left to resume, so the checkpoints go at once rather than item by item.
         discard_checkpoints(self.config.out)
+
+    async def work(
+        self,
+        dataset: Dataset,
+        contexts: list[EvaluationContext],
+        take: Callable[[], Awaitable[Task | None]],
+        deliver: Callable[[Result, int], None],
+        *,
+        slot: int,
+        workers: int,
+    ) -> None:
+        """Evaluate the tasks `take` gives until it gives None, `workers` at a time, handing each record
+        to `deliver`. New threads are checkpointed in this process's `slot` file; a thread another
+        file holds resumes there."""
+        by_label = {ctx.target.label: ctx for ctx in contexts if ctx.target is not None}
+        items = {item.id: item for item in self.items(dataset)}
+        files = CheckpointFiles(self.config.out, slot)
+        graphs: dict[int, Any] = {}
+
+        def graph(held: int) -> Any:
+            if held not in graphs:
+                saver = files.saver(held)
+                graphs[held] = build_evaluation_graph().compile(checkpointer=saver, name="evaluation")
+            return graphs[held]
+
+        async def worker() -> None:
+            while (task := await take()) is not None:
+                thread = thread_id(task.target, task.item_id)
+                held = task.held
+                ctx, item = by_label[task.target], items[task.item_id]
+                result = await self.one(
+                    graph(slot if held is None else held), ctx, dataset, item, thread, held is not None
+                )
+                deliver(result, task.position)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            files.close()
 
     async def one(
         self, graph: Any, ctx: EvaluationContext, dataset: Dataset, item: Item, thread_id: str, started: bool
