@@ -161,7 +161,9 @@ def serve(latency: float, mode: ServerMode = "process") -> Iterator[Server]:
 # ------------------------------------------------------------------------------------------ run config
 
 
-def run_config(dataset: Path, base_url: str, out: Path, concurrency: int, summarize: bool) -> RunConfig:
+def run_config(
+    dataset: Path, base_url: str, out: Path, concurrency: int, summarize: bool, processes: int = 1
+) -> RunConfig:
     judge = ModelConfig(spec=f"openai:{JUDGE_MODEL}", base_url=base_url, api_key=API_KEY)
     return RunConfig(
         dataset=str(dataset),
@@ -169,6 +171,7 @@ def run_config(dataset: Path, base_url: str, out: Path, concurrency: int, summar
         jury=JuryConfig(model=judge, foreperson=judge, summarize=summarize),
         out=out,
         concurrency=concurrency,
+        processes=processes,
     )
 
 
