@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from graphs.context import EvaluationContext, jury_context
 from graphs.evaluation import build_evaluation_graph
 from safebench.checkpoint_sqlite import CheckpointFiles, delete_thread, discard_checkpoints, started_threads
-from safebench.config import RunConfig
+from safebench.config import ConfigError, RunConfig
 from safebench.dataset import Dataset, load_dataset, resolve_dataset_dir
 from safebench.dataset.validate import DatasetUnsuitable, check_modality
 from safebench.event_loop import run_sync
@@ -112,6 +112,9 @@ class Evaluation:
         if unsuitable:
             raise DatasetUnsuitable(unsuitable, dataset.root, self.config.modality)
         check_condition(items, dataset, self.config.image_condition)  # reads no image: before any call
+        if self.config.processes > 1 and self.callbacks:
+            # Handler objects cannot follow items into other processes; LangSmith (environment) can.
+            raise ConfigError("callbacks need processes=1: the other processes' items would not reach them")
         self._resolved = check_models(self.config)
         check_stand_ins(self.config)
         if self.config.calibration is not None:

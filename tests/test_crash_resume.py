@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,18 @@ def records(out: Path) -> set[str]:
         return set()
 
 
+def running_until(
+    command: list[str], environ: dict[str, str], ready: Callable[[], bool], **popen: Any
+) -> Any:
+    """`command` started, once `ready()` holds (say, the run has 4 records); it must still be running."""
+    proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+    deadline = time.monotonic() + 90
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+    return proc
+
+
 def item_of(request: dict[str, Any], queries: dict[str, str]) -> str | None:
     text = json.dumps(request["messages"])
     return next((item_id for item_id, query in queries.items() if json.dumps(query)[1:-1] in text), None)
@@ -78,13 +91,7 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     items = load_dataset(sample_dataset_dir()).items[:16]
     queries = {item.id: item.text for item in items}
     with OpenAIStub(responder, latency=0.15, require_key=SECRET) as stub:
-        proc = subprocess.Popen(
-            cli(out, stub), env=env(stub), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 90
-        while len(records(out)) < 4 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        proc = running_until(cli(out, stub), env(stub), lambda: len(records(out)) >= 4)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         finished = records(out)

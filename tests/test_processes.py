@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from safebench.resources import sample_dataset_dir
 from safebench.runner import evaluate_async
 from safebench.testing import OpenAIStub
 from safebench.testing.openai_stub import last_user_text
-from tests.test_crash_resume import env, item_of, records, responder
+from tests.test_crash_resume import env, item_of, records, responder, running_until
 
 ITEMS = 16
 
@@ -59,14 +58,21 @@ def test_shares_split_the_concurrency_and_fork_only_without_local_models() -> No
     assert start_method([ModelConfig(spec="openai:x"), ModelConfig(spec="hf:tiny")]) == "spawn"
 
 
-def test_three_processes_make_the_same_records_as_one(tmp_path: Path, key: str) -> None:
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_three_processes_make_the_same_records_as_one(
+    tmp_path: Path, key: str, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux forks by default; other systems and runs with a local model spawn (pickled arguments).
+    monkeypatch.setattr("safebench.processes.start_method", lambda models: method)
     slots: set[int] = set()
 
     def on_event(event: dict[str, Any]) -> None:
         if event["event"] == "record":
             slots.add(event.get("slot", 0))
 
-    with OpenAIStub(responder, latency=0.05, require_key=key) as stub:
+    # A spawned child imports LangChain first (seconds): slower calls leave it items to take.
+    latency = 0.05 if method == "fork" else 0.4
+    with OpenAIStub(responder, latency=latency, require_key=key) as stub:
         one = run(config(stub, tmp_path / "one", 1))
         requests_one = len(stub.requests)
         three = run(config(stub, tmp_path / "three", 3), on_event)
@@ -116,21 +122,21 @@ def test_kill_9_of_the_whole_run_then_resume_with_one_process(tmp_path: Path) ->
         command = [sys.executable, "-m", "safebench", "evaluate", "--out", str(out), "--quiet"]
         command += ["--limit", str(ITEMS), "--target", "openai:stub-target", "--jury", "openai:stub-judge"]
         command += ["--concurrency", "4"]
-        proc = subprocess.Popen(
-            [*command, "--processes", "2"],
-            env=env(stub),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the kill takes the children too
-        )
-        deadline = time.monotonic() + 90
-        while len(records(out)) < 4 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+
+        def ready() -> bool:  # the child holds a target answer in its file that has no record yet
+            done = records(out)
+            return len(done) >= 2 and any(
+                slot == 1 and item not in done for item, slot in _answered_in_checkpoints(out).items()
+            )
+
+        # Its own process group (start_new_session): the kill takes the children too.
+        proc = running_until([*command, "--processes", "2"], env(stub), ready, start_new_session=True)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         finished = records(out)
-        assert 4 <= len(finished) < ITEMS
+        assert 2 <= len(finished) < ITEMS
+        answered = {i: slot for i, slot in _answered_in_checkpoints(out).items() if i not in finished}
+        assert 1 in answered.values()  # unrecorded target answers in the child's own file
         before = len(stub.requests)
         done = subprocess.run(
             [*command, "--resume", "--processes", "1"],
@@ -145,6 +151,36 @@ def test_kill_9_of_the_whole_run_then_resume_with_one_process(tmp_path: Path) ->
     assert sorted(r["item_id"] for r in results) == sorted(queries)
     assert all(r["verdict"]["status"] == "decided" for r in results)
     assert not {item_of(r, queries) for r in after} & finished
-    # Finished target answers of both processes (two checkpoint files) are not bought again.
+    # Target answers checkpointed by either process, in either file, are not bought again.
+    asked = {item_of(r, queries) for r in after if last_user_text(r) in queries.values()}
+    assert not asked & set(answered), asked & set(answered)
     targets = [item_of(r, queries) for r in stub.requests if last_user_text(r) in queries.values()]
     assert len(targets) <= ITEMS + 4
+
+
+def _answered_in_checkpoints(out: Path) -> dict[str, int]:
+    """Items whose target answer is in a checkpoint, and the slot of the file that holds it."""
+    from safebench.checkpoint_sqlite import CheckpointFiles, started_threads
+
+    files = CheckpointFiles(out, 0)
+    answered = {}
+    try:
+        for thread, slot in started_threads(out).items():
+            saved = files.saver(slot).get_tuple({"configurable": {"thread_id": thread}})
+            if saved and saved.checkpoint["channel_values"].get("response") is not None:
+                answered[thread.split("::", 1)[1]] = slot
+    finally:
+        files.close()
+    return answered
+
+
+def test_callbacks_need_one_process(tmp_path: Path) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from safebench.config import ConfigError
+    from safebench.runner import Evaluation
+
+    with OpenAIStub(responder) as stub:
+        evaluation = Evaluation(config(stub, tmp_path / "run", 2), callbacks=[BaseCallbackHandler()])
+        with pytest.raises(ConfigError, match="callbacks need processes=1"):
+            evaluation.prepare()
