@@ -4,7 +4,8 @@
  * is built with createElement and textContent only, never innerHTML; attribute names are fixed here;
  * links only ever point at "#..." fragments of this page, and media only at the page's own data: URIs.
  * State lives in the URL fragment (#filter=status:error&q=text&item=<target>/<item id>), so a view can
- * be linked, and tests can set a filter through the URL.
+ * be linked, and tests can set a filter through the URL. Other views (compare.js) add their own
+ * key=value parts through SB.addHashPart; every view reads the one fragment and ignores the others' keys.
  */
 (function () {
   "use strict";
@@ -159,6 +160,8 @@
     }
   }
 
+  const hashParts = []; // functions of the other views, each returning "key=value&..." or ""
+
   function hashFor() {
     const parts = [];
     const filters = FILTERS.filter((k) => state.f[k] !== "").map((k) => k + ":" + encodeURIComponent(state.f[k]));
@@ -166,6 +169,10 @@
     if (state.q) parts.push("q=" + encodeURIComponent(state.q));
     if (state.sort.key !== "order") parts.push("sort=" + state.sort.key + ":" + (state.sort.dir < 0 ? "desc" : "asc"));
     if (state.page > 0) parts.push("page=" + (state.page + 1));
+    for (const part of hashParts) {
+      const text = part();
+      if (text) parts.push(text);
+    }
     if (state.item !== null) parts.push(permalink(RECORDS[state.item]).slice(1));
     return "#" + parts.join("&");
   }
@@ -408,6 +415,10 @@
     verdictBadge: verdictBadge,
     safeMedia: safeMedia,
     renderPager: renderPager,
+    parseHash: parseHash,
+    decode: decode,
+    writeHash: writeHash,
+    addHashPart: (fn) => hashParts.push(fn),
     categoryName: categoryName,
     scenarioName: scenarioName,
     closeItem: () => {
