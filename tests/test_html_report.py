@@ -11,7 +11,6 @@ import re
 import shutil
 import time
 import wave
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -491,17 +490,6 @@ def test_permalink_opens_the_item_with_every_round(report: Path) -> None:
     assert '<img class="thumb" src="data:image/jpeg;base64,' in detail.group(0)
 
 
-class Elements(HTMLParser):
-    """Every start tag of a document with its attributes, as a browser's parser sees them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
 @pytest.mark.slow
 def test_xss_canaries_do_not_run(evil_run: Path) -> None:
     out = build_report([evil_run], evil_run / "report.html")
@@ -510,7 +498,7 @@ def test_xss_canaries_do_not_run(evil_run: Path) -> None:
     dom = browser.dump_dom(browser.file_url(out, fragment))
     title = re.search(r"<title>(.*?)</title>", dom, re.S)
     assert title and "pwned" not in title.group(1)
-    parser = Elements()
+    parser = browser.Elements()
     parser.feed(dom)
     tags = parser.tags
     assert not [a for _, a in tags if a.get("id") == "pwned"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -243,15 +242,6 @@ def test_changing_the_view_updates_the_link(templates: tuple[Path, list[str]]) -
         assert view["items"] == shown and view["page"] == 2
 
 
-class Elements(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
 @pytest.mark.slow
 def test_a_garbage_or_stale_link_gives_the_default_view(templates: tuple[Path, list[str]]) -> None:
     page, keys = templates
@@ -278,7 +268,7 @@ def test_a_garbage_or_stale_link_gives_the_default_view(templates: tuple[Path, l
         assert view["sides"] == ({(keys[0], keys[1])} if items is default else {(keys[1], keys[0])}), url
         # Nothing of the fragment is in the page: no element, attribute or text of it.
         assert "pwned" not in dom and "onerror" not in dom and "onload" not in dom, url
-        parser = Elements()
+        parser = browser.Elements()
         parser.feed(dom)
         assert [t for t, _ in parser.tags].count("script") == 2, url
         assert not [a for _, a in parser.tags if any(name.startswith("on") for name in a)], url
