@@ -155,14 +155,11 @@ async def work(
                     f"leased {lease.attempts - 1} times and never finished (its workers stopped or "
                     "died, out of memory?); not run again: fix the cause, then evaluate --retry-errors",
                 )
-                await asyncio.to_thread(store.put, result, lease.position, worker_id=worker_id)
-                written += 1
-                evaluation.on_event({"event": "record", "result": result})
-                return
-            # Only an item leased before (its worker died or gave it back) can have a checkpoint: the
-            # others skip the saver's state query.
-            started = lease.attempts > 1 and not lease.retry
-            result = await evaluation.one(graph, contexts[lease.target], dataset, item, thread, started)
+            else:
+                # Only an item leased before (its worker died or gave it back) can have a checkpoint:
+                # the others skip the saver's state query.
+                started = lease.attempts > 1 and not lease.retry
+                result = await evaluation.one(graph, contexts[lease.target], dataset, item, thread, started)
             # The record completes the item; only then does its checkpoint go (a kill in between loses
             # nothing: a recorded item is never leased again).
             await asyncio.to_thread(store.put, result, lease.position, worker_id=worker_id)
