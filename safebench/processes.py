@@ -85,9 +85,8 @@ async def work_in_processes(
     queue = collections.deque(tasks)
     loop = asyncio.get_running_loop()
 
-    def record(result: Result, position: int, slot: int = 0) -> None:
-        store.put(result, position)
-        evaluation.on_event({"event": "record", "result": result, "slot": slot})
+    def record(result: Result, position: int) -> None:
+        evaluation.record(store, result, position)
 
     def handle(child: _Child, message: tuple[Any, ...]) -> None:
         if message[0] == "take":
@@ -100,7 +99,7 @@ async def work_in_processes(
         else:  # "record"
             result = Result.model_validate_json(message[2])
             child.in_flight.pop((result.target, result.item_id), None)
-            record(result, message[1], child.slot)
+            evaluation.record(store, result, message[1], child.slot)
 
     def on_message(child: _Child) -> None:
         try:

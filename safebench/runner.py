@@ -207,16 +207,20 @@ class Evaluation:
                 return next(queue, None)
 
             def deliver(result: Result, position: int) -> None:
-                # The record is the item's durable end: its checkpoint is scratch from here on
-                # (a resume never queues a recorded item) and goes with the others below.
-                store.put(result, position)
-                self.on_event({"event": "record", "result": result})
+                self.record(store, result, position)
 
             workers = min(self.config.concurrency, max(len(tasks), 1))
             await self.work(dataset, contexts, take, deliver, slot=0, workers=workers)
         # Reached only when every queued item has its record (an interrupt or a failed write raises
         # instead): nothing is left to resume, so the checkpoints go at once rather than item by item.
         discard_checkpoints(self.config.out)
+
+    def record(self, store: RunStore, result: Result, position: int, slot: int = 0) -> None:
+        """Put one record (made in process `slot`) in the store and tell the display. The record is the
+        item's durable end: its checkpoint is scratch from here on (a resume never queues a recorded
+        item) and goes with the others once every item has its record."""
+        store.put(result, position)
+        self.on_event({"event": "record", "result": result, "slot": slot})
 
     async def work(
         self,

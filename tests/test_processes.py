@@ -184,3 +184,26 @@ def test_callbacks_need_one_process(tmp_path: Path) -> None:
         evaluation = Evaluation(config(stub, tmp_path / "run", 2), callbacks=[BaseCallbackHandler()])
         with pytest.raises(ConfigError, match="callbacks need processes=1"):
             evaluation.prepare()
+
+
+def test_processes_are_for_local_runs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from safebench.cli import app
+
+    store = "postgresql://u:hunter2pw@127.0.0.1:1/db"
+    result = CliRunner().invoke(app, ["evaluate", "--store", store, "--run", "x", "--processes", "2"])
+    assert result.exit_code == 2 and "hunter2pw" not in result.output
+    assert "safebench worker" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_display_says_when_a_child_process_stopped() -> None:
+    import io
+
+    from rich.console import Console
+
+    from safebench.progress import RunDisplay
+
+    out = io.StringIO()
+    RunDisplay(Console(file=out, width=200))({"event": "process", "slot": 1, "requeued": 3})
+    assert "process 1 stopped; its 3 item(s) in flight went back to the others" in out.getvalue()

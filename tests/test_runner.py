@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -272,3 +273,14 @@ def test_cli_header_quiet_resume_and_scenario_table(tmp_path: Path) -> None:
 def test_user_text_is_never_read_as_rich_markup_or_emoji(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["evaluate", "--out", str(tmp_path / "r"), "--target", "openai:x:"])
     assert "openai:x:" in result.output and "❌" not in result.output
+
+
+def test_commands_run_on_uvloop_unless_asyncio_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safebench import event_loop
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert event_loop.run(loop_module()).startswith("uvloop")
+    monkeypatch.setenv(event_loop.LOOP_ENV, "asyncio")
+    assert event_loop.run(loop_module()).startswith("asyncio")
